@@ -60,7 +60,7 @@ def decode_event(data: bytes) -> Event:
     return event
 
 
-def decode_event_json(data: bytes | str) -> Event:
+def decode_event_json(data: bytes) -> Event:
     """Decode a JSON event (export lines), upcasting an old schema version."""
     try:
         event = _json_decoder.decode(data)
@@ -72,7 +72,7 @@ def decode_event_json(data: bytes | str) -> Event:
 
 
 def _decode_slow(
-    data: bytes | str,
+    data: bytes,
     raw_decoder: msgspec.msgpack.Decoder[Any] | msgspec.json.Decoder[Any],
     typed_error: msgspec.DecodeError | None,
 ) -> Event:
@@ -98,6 +98,7 @@ def _decode_slow(
         raise EventDecodeError(f"invalid {kind}: {typed_error}")
     try:
         lifted = upcast(raw, current)
-        return msgspec.convert(lifted, Event, strict=False)  # type: ignore[arg-type]
+        event: Event = msgspec.convert(lifted, Event, strict=False)
+        return event
     except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
         raise EventDecodeError(f"cannot upcast {kind} v{version}: {exc}") from None

@@ -18,7 +18,7 @@ Rules of this module:
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 from uuid import UUID
 
 import msgspec
@@ -37,6 +37,7 @@ __all__ = [
     "ContactAdded",
     "ContactRelation",
     "EntryRetracted",
+    "Envelope",
     "Event",
     "EventBase",
     "FeedbackReceived",
@@ -180,6 +181,36 @@ class EventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag
     tz: ShortText = "UTC"
 
 
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """What the recording device mints for the next event, before its body exists.
+
+    The local store builds one under its write lock (next ``dseq``, a fresh
+    HLC tick, a UUIDv7) and hands it to a command, which validates intent and
+    returns the finished event. ``record_id`` is a fresh id for the record the
+    event creates, if any; ``occurred_at`` defaults to now and may be replaced
+    by a backdated time.
+    """
+
+    id: UUID
+    device: str
+    dseq: int
+    hlc: int
+    occurred_at: datetime
+    tz: str = "UTC"
+    record_id: str
+
+    def stamp(self) -> dict[str, Any]:
+        """The envelope fields of an event, for ``SomeEvent(**env.stamp(), ...)``."""
+        return {
+            "id": self.id,
+            "device": self.device,
+            "dseq": self.dseq,
+            "hlc": self.hlc,
+            "occurred_at": self.occurred_at,
+            "tz": self.tz,
+        }
+
+
 # --- self-assessment and research ----------------------------------------------
 
 
@@ -272,7 +303,7 @@ class ReviewCadenceSet(EventBase, frozen=True, kw_only=True):
 
 
 class ActivityLogged(EventBase, frozen=True, kw_only=True):
-    """"What did I do today for my career?\" """
+    """ "What did I do today for my career?\""""
 
     activity_id: RecordId
     text: Title
@@ -473,10 +504,8 @@ Event: TypeAlias = (
     | EntryRetracted
 )
 
-ALL_EVENT_TYPES: dict[str, type[EventBase]] = {
-    cls.__name__: cls
-    for cls in Event.__args__  # type: ignore[attr-defined]
-}
+ALL_EVENT_TYPES: dict[str, type[EventBase]] = {cls.__name__: cls for cls in Event.__args__}
+
 
 def _current_version(cls: type[EventBase]) -> int:
     (field,) = (f for f in msgspec.structs.fields(cls) if f.name == "v")

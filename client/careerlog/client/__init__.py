@@ -1,0 +1,1 @@
+"""Careerlog client: local store, command layer, sync engine and the careerlog CLI."""

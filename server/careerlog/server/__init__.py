@@ -1,0 +1,1 @@
+"""Careerlog server: Litestar app, event stores, fan-out, projector and admin CLI."""
