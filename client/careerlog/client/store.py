@@ -1,0 +1,694 @@
+"""The local store: one person's event log and read models in one SQLite file.
+
+Rules of this module:
+- One writer. Every write goes through ``_lock`` and one ``BEGIN IMMEDIATE``
+  transaction, and the store acknowledges (returns) only after COMMIT. An
+  event, its outbox entry and its read-model update (a snapshot, when due)
+  commit together, so a process killed at any instant loses no acknowledged
+  event and leaves no half-applied state. WAL with ``synchronous=FULL``: a
+  commit survives power loss too, not just a killed process.
+- The read model is the fold of the log in canonical order ``(hlc, device,
+  dseq)``. It is persisted as *snapshots*: the folded state at a point of that
+  order, written in the same transaction as the event that reached it, every
+  ``SNAPSHOT_EVERY`` events. Opening the store reads the newest usable
+  snapshot and folds the few events after it.
+- A snapshot at key K is the fold of exactly the events <= K (retractions <= K
+  applied). It stays usable for a later point N unless a retraction in (K, N]
+  targets an event <= K. Inserting an event inside the order (an import, an
+  offline device's late events) deletes every snapshot at or after it.
+- Time travel is a fold of a prefix: "as recorded by D" is the prefix of
+  events whose HLC wall time is <= D, answered from the nearest snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+import aiosqlite
+
+from careerlog.client.device import Clock, SystemClock, local_zone_name, new_device_id
+from careerlog.client.store_schema import MIGRATIONS
+from careerlog.shared import hlc as hlc_clock
+from careerlog.shared.codec import decode_event, encode_event
+from careerlog.shared.events import EntryRetracted, Envelope, Event
+from careerlog.shared.ids import record_id, uuid7
+from careerlog.shared.projections import (
+    CareerState,
+    apply,
+    decode_state,
+    encode_state,
+    fold,
+    new_state,
+)
+
+__all__ = [
+    "DB_NAME",
+    "SNAPSHOT_EVERY",
+    "ImportResult",
+    "LocalStore",
+    "RejectedEvent",
+    "StoreError",
+]
+
+DB_NAME = "careerlog.db"
+
+#: Events between snapshots. Bounds the work of opening the store and of a
+#: time-travel query (at most this many events folded after a snapshot).
+SNAPSHOT_EVERY = 1000
+
+_FETCH = 2000
+
+Key = tuple[int, str, int]
+_MIN_KEY: Key = (-1, "", 0)
+_MAX_KEY: Key = ((1 << 63) - 1, "", 0)
+
+
+class StoreError(Exception):
+    """The store cannot be used (missing home, corrupt or newer database)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    added: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    id: UUID
+    dseq: int
+    code: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Retraction:
+    key: Key
+    target: UUID
+    target_key: Key | None
+
+
+def _key(event: Event) -> Key:
+    return (event.hlc, event.device, event.dseq)
+
+
+def _occurred_ms(event: Event) -> int:
+    return int(event.occurred_at.timestamp() * 1000)
+
+
+class LocalStore:
+    """A person's log on this device. Use ``await LocalStore.open(home)``."""
+
+    def __init__(self, db: aiosqlite.Connection, home: Path, clock: Clock) -> None:
+        self._db = db
+        self.home = home
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self.device = ""
+        self.zone = local_zone_name()
+        self.state: CareerState = new_state()
+        self._next_dseq = 1
+        self._last_hlc = 0
+        self._count = 0
+        self._since_snapshot = 0
+        self._retractions: list[_Retraction] = []
+
+    # --- lifecycle -------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, home: Path, *, clock: Clock | None = None, create: bool = True) -> Self:
+        path = home / DB_NAME
+        if not path.exists():
+            if not create:
+                raise StoreError(f"no Careerlog home at {home} (run: careerlog init)")
+            home.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 -- once, before any I/O loop
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            store = cls(db, home, clock or SystemClock())
+            await store._setup()
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _setup(self) -> None:
+        db = self._db
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.home / DB_NAME} is not a Careerlog database: {exc}") from None
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA busy_timeout=10000")
+        await db.execute("PRAGMA foreign_keys=ON")
+        version = await self._scalar("PRAGMA user_version")
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.home / DB_NAME} was written by a newer Careerlog (schema {version})"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            await db.execute("BEGIN IMMEDIATE")
+            for statement in _statements(MIGRATIONS[number]):
+                await db.execute(statement)
+            await db.execute(f"PRAGMA user_version={number + 1}")
+            await db.execute("COMMIT")
+        device = await self.get_meta("device")
+        if device is None:
+            device = new_device_id()
+            await self._write_meta({"device": device, "created_ms": str(self._clock.now_ms())})
+        self.device = device
+        await self._load()
+
+    async def _load(self) -> None:
+        db = self._db
+        self._count = await self._scalar("SELECT count(*) FROM events")
+        self._next_dseq = (
+            await self._scalar(
+                "SELECT coalesce(max(dseq), 0) FROM events WHERE device = ?", self.device
+            )
+        ) + 1
+        self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
+        self._retractions = []
+        async with db.execute(
+            "SELECT r.hlc, r.device, r.dseq, r.target_id, e.hlc, e.device, e.dseq "
+            "FROM retractions r LEFT JOIN events e ON e.id = r.target_id"
+        ) as cursor:
+            async for row in cursor:
+                target_key = (row[4], row[5], row[6]) if row[4] is not None else None
+                self._retractions.append(
+                    _Retraction((row[0], row[1], row[2]), UUID(bytes=row[3]), target_key)
+                )
+        self._retractions.sort(key=lambda r: r.key)
+        last = await self._last_key()
+        self.state = await self._state_at(last) if last is not None else new_state()
+        self._since_snapshot = self._count - (await self._latest_snapshot_count())
+
+    # --- small helpers -----------------------------------------------------------
+
+    async def _scalar(self, sql: str, *params: Any) -> Any:
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def get_meta(self, key: str) -> str | None:
+        value = await self._scalar("SELECT value FROM meta WHERE key = ?", key)
+        return str(value) if value is not None else None
+
+    async def set_meta(self, values: dict[str, str]) -> None:
+        async with self._lock:
+            await self._write_meta(values)
+
+    async def _write_meta(self, values: dict[str, str]) -> None:
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            await self._db.executemany(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            raise
+
+    async def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            await self._db.execute("ROLLBACK")
+
+    async def _last_key(self) -> Key | None:
+        async with self._db.execute(
+            "SELECT hlc, device, dseq FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
+    async def _latest_snapshot_count(self) -> int:
+        value = await self._scalar(
+            "SELECT count FROM snapshots ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1"
+        )
+        return int(value) if value is not None else 0
+
+    @property
+    def count(self) -> int:
+        """Events in the log."""
+        return self._count
+
+    # --- folding -------------------------------------------------------------------
+
+    def _usable(self, snapshot: Key, upto: Key) -> bool:
+        """May the fold of events <= upto start from a snapshot at ``snapshot``?"""
+        for r in self._retractions:
+            if snapshot < r.key <= upto and r.target_key is not None and r.target_key <= snapshot:
+                return False
+        return True
+
+    async def _best_snapshot(self, upto: Key) -> tuple[Key, CareerState]:
+        async with self._db.execute(
+            "SELECT hlc, device, dseq FROM snapshots WHERE (hlc, device, dseq) <= (?, ?, ?) "
+            "ORDER BY hlc DESC, device DESC, dseq DESC",
+            upto,
+        ) as cursor:
+            keys = [(row[0], row[1], row[2]) async for row in cursor]
+        for key in keys:
+            if self._usable(key, upto):
+                body = await self._scalar(
+                    "SELECT body FROM snapshots WHERE hlc = ? AND device = ? AND dseq = ?", *key
+                )
+                return key, decode_state(body)
+        return _MIN_KEY, new_state()
+
+    async def _bodies(self, after: Key, upto: Key) -> AsyncIterator[bytes]:
+        async with self._db.execute(
+            "SELECT body FROM events WHERE (hlc, device, dseq) > (?, ?, ?) "
+            "AND (hlc, device, dseq) <= (?, ?, ?) ORDER BY hlc, device, dseq",
+            (*after, *upto),
+        ) as cursor:
+            while rows := await cursor.fetchmany(_FETCH):
+                for row in rows:
+                    yield row[0]
+
+    async def _state_at(self, upto: Key) -> CareerState:
+        """The fold of every event <= ``upto``, from the nearest usable snapshot."""
+        base, state = await self._best_snapshot(upto)
+        if any(base < r.key <= upto for r in self._retractions):
+            # A retraction in the tail: fold the tail as a list so its
+            # targets are skipped (they are all after ``base``).
+            return fold([decode_event(body) async for body in self._bodies(base, upto)], state)
+        async for body in self._bodies(base, upto):
+            apply(state, decode_event(body))
+        return state
+
+    async def _write_snapshot(self, state: CareerState) -> None:
+        if state.last_key is None:
+            return
+        await self._db.execute(
+            "INSERT OR REPLACE INTO snapshots (hlc, device, dseq, count, body) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (*state.last_key, state.event_count, encode_state(state)),
+        )
+        self._since_snapshot = 0
+
+    async def rebuild(self) -> CareerState:
+        """Re-derive every read model from the log, writing fresh snapshots."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("DELETE FROM snapshots")
+                state = new_state()
+                # Retractions whose target is in the log change what came
+                # before them: at each, the exact state is one _state_at away
+                # (every snapshot written so far is an exact prefix fold).
+                refold_at = {r.key for r in self._retractions if r.target_key is not None}
+                since = 0
+                async for body in self._bodies(_MIN_KEY, _MAX_KEY):
+                    event = decode_event(body)
+                    key = (event.hlc, event.device, event.dseq)
+                    if key in refold_at:
+                        state = await self._state_at(key)
+                    else:
+                        apply(state, event)
+                    since += 1
+                    if since >= SNAPSHOT_EVERY:
+                        await self._write_snapshot(state)
+                        since = 0
+                await self._write_snapshot(state)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+            self.state = state
+            return state
+
+    # --- recording -------------------------------------------------------------------
+
+    def _envelope(self) -> Envelope:
+        now_ms = self._clock.now_ms()
+        stamp = hlc_clock.tick(self._last_hlc, now_ms)
+        return Envelope(
+            id=uuid7(now_ms, self._clock.random(10)),
+            device=self.device,
+            dseq=self._next_dseq,
+            hlc=stamp,
+            occurred_at=datetime.fromtimestamp(now_ms / 1000, tz=UTC),
+            tz=self.zone,
+            record_id=record_id(self._clock.random(8)),
+        )
+
+    async def record(self, build: Callable[[CareerState, Envelope], Event]) -> Event:
+        """Record the event ``build`` makes from the current state.
+
+        ``build`` may raise (a refused command): then nothing is written and no
+        ``dseq`` is used up. Returns only once the event is committed.
+        """
+        async with self._lock:
+            env = self._envelope()
+            event = build(self.state, env)
+            if (event.device, event.dseq, event.hlc) != (env.device, env.dseq, env.hlc):
+                raise ValueError("a command must keep the envelope it was given")
+            body = encode_event(event)
+            retraction = self._retraction_of(event)
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(
+                    "INSERT INTO events (hlc, device, dseq, id, occurred_ms, body) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        event.hlc,
+                        event.device,
+                        event.dseq,
+                        event.id.bytes,
+                        _occurred_ms(event),
+                        body,
+                    ),
+                )
+                await db.execute(
+                    "INSERT INTO outbox (dseq, hlc) VALUES (?, ?)", (event.dseq, event.hlc)
+                )
+                if retraction is not None:
+                    self._retractions.append(await self._insert_retraction(event, retraction))
+                    state = await self._state_at(_key(event))
+                else:
+                    state = apply(self.state, event)
+                self._since_snapshot += 1
+                if self._since_snapshot >= SNAPSHOT_EVERY or retraction is not None:
+                    await self._write_snapshot(state)
+                await db.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                await self._reload()
+                raise
+            self.state = state
+            self._next_dseq += 1
+            self._last_hlc = event.hlc
+            self._count += 1
+            return event
+
+    async def _reload(self) -> None:
+        """After a failed transaction, forget the in-memory state and re-read it."""
+        with contextlib.suppress(Exception):
+            await self._load()
+
+    def _retraction_of(self, event: Event) -> _Retraction | None:
+        if type(event) is not EntryRetracted:
+            return None
+        return _Retraction(_key(event), event.target, None)
+
+    async def _insert_retraction(self, event: Event, retraction: _Retraction) -> _Retraction:
+        await self._db.execute(
+            "INSERT OR IGNORE INTO retractions (id, hlc, device, dseq, target_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (event.id.bytes, *retraction.key, retraction.target.bytes),
+        )
+        async with self._db.execute(
+            "SELECT hlc, device, dseq FROM events WHERE id = ?", (retraction.target.bytes,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        target_key = (row[0], row[1], row[2]) if row else None
+        return _Retraction(retraction.key, retraction.target, target_key)
+
+    # --- adding events minted elsewhere ----------------------------------------------
+
+    async def import_events(self, events: Iterable[Event]) -> ImportResult:
+        """Add events from an export or another device; duplicates are skipped."""
+        batch = list(events)
+        async with self._lock:
+            return await self._add_foreign(batch, positions=None)
+
+    async def ingest_remote(
+        self, events: Sequence[Event], positions: Sequence[int]
+    ) -> ImportResult:
+        """Add events pulled from the sync server, with their server positions."""
+        async with self._lock:
+            return await self._add_foreign(list(events), positions=list(positions))
+
+    async def _add_foreign(self, batch: list[Event], positions: list[int] | None) -> ImportResult:
+        if not batch:
+            return ImportResult(0, 0)
+        db = self._db
+        ids = [e.id.bytes for e in batch]
+        known: set[bytes] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            async with db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk) as cursor:
+                known.update([row[0] async for row in cursor])
+        fresh: list[tuple[Event, int | None]] = []
+        seen: set[bytes] = set()
+        for index, event in enumerate(batch):
+            raw = event.id.bytes
+            if raw in known or raw in seen:
+                continue
+            seen.add(raw)
+            fresh.append((event, positions[index] if positions is not None else None))
+        if positions is not None:
+            # Our own events coming back from the server: record their pos.
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.executemany(
+                    "UPDATE events SET pos = ? WHERE id = ? AND pos IS NULL",
+                    [
+                        (pos, e.id.bytes)
+                        for e, pos in zip(batch, positions, strict=True)
+                        if e.id.bytes in known
+                    ],
+                )
+                await db.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+        if not fresh:
+            return ImportResult(0, len(batch))
+        fresh.sort(key=lambda item: _key(item[0]))
+        earliest = _key(fresh[0][0])
+        last = self.state.last_key
+        late = last is not None and earliest < last
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+            await db.executemany(
+                "INSERT INTO events (hlc, device, dseq, id, occurred_ms, body, pos) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (e.hlc, e.device, e.dseq, e.id.bytes, _occurred_ms(e), encode_event(e), pos)
+                    for e, pos in fresh
+                ],
+            )
+            new_retractions = [e for e, _ in fresh if type(e) is EntryRetracted]
+            fresh_ids = {e.id for e, _ in fresh}
+            for event in new_retractions:
+                pending = self._retraction_of(event)
+                assert pending is not None
+                self._retractions.append(await self._insert_retraction(event, pending))
+            # An event arriving after its retraction fills the retraction's target key.
+            for index, r in enumerate(self._retractions):
+                if r.target_key is None and r.target in fresh_ids:
+                    target = next(e for e, _ in fresh if e.id == r.target)
+                    self._retractions[index] = _Retraction(r.key, r.target, _key(target))
+            self._retractions.sort(key=lambda r: r.key)
+            if late or new_retractions:
+                await db.execute(
+                    "DELETE FROM snapshots WHERE (hlc, device, dseq) >= (?, ?, ?)", earliest
+                )
+            own = [e for e, _ in fresh if e.device == self.device]
+            if own and positions is None:
+                # Importing this device's own export: they still need pushing.
+                await db.executemany(
+                    "INSERT OR IGNORE INTO outbox (dseq, hlc) VALUES (?, ?)",
+                    [(e.dseq, e.hlc) for e in own],
+                )
+            newest = _key(fresh[-1][0])
+            upto = max(newest, last) if last is not None else newest
+            if late or new_retractions:
+                state = await self._state_at(upto)
+            else:
+                state = self.state
+                for event, _ in fresh:
+                    apply(state, event)
+            self._since_snapshot += len(fresh)
+            if self._since_snapshot >= SNAPSHOT_EVERY or late or new_retractions:
+                await self._write_snapshot(state)
+            await db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            await self._reload()
+            raise
+        self.state = state
+        self._count += len(fresh)
+        remote_max = max(e.hlc for e, _ in fresh)
+        self._last_hlc = hlc_clock.receive(self._last_hlc, remote_max, self._clock.now_ms())
+        own_max = max((e.dseq for e, _ in fresh if e.device == self.device), default=0)
+        self._next_dseq = max(self._next_dseq, own_max + 1)
+        return ImportResult(len(fresh), len(batch) - len(fresh))
+
+    # --- reading -----------------------------------------------------------------
+
+    async def events(
+        self,
+        *,
+        recorded_until_ms: int | None = None,
+        occurred_until: datetime | None = None,
+        occurred_from: datetime | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Event]:
+        """Events in canonical order (or newest first), optionally filtered."""
+        where: list[str] = []
+        params: list[Any] = []
+        if recorded_until_ms is not None:
+            where.append("hlc <= ?")
+            params.append(hlc_clock.pack(recorded_until_ms, hlc_clock.MAX_COUNTER))
+        if occurred_until is not None:
+            where.append("occurred_ms <= ?")
+            params.append(int(occurred_until.timestamp() * 1000))
+        if occurred_from is not None:
+            where.append("occurred_ms >= ?")
+            params.append(int(occurred_from.timestamp() * 1000))
+        order = "DESC" if newest_first else "ASC"
+        sql = "SELECT body FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY hlc {order}, device {order}, dseq {order}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        async with self._db.execute(sql, params) as cursor:
+            return [decode_event(row[0]) for row in await cursor.fetchall()]
+
+    async def find_event(self, prefix: str) -> Event | None:
+        """The event whose id starts with ``prefix`` (hex, dashes optional)."""
+        digits = prefix.replace("-", "").lower()
+        if not digits or any(c not in "0123456789abcdef" for c in digits) or len(digits) > 32:
+            return None
+        low = bytes.fromhex(digits.ljust(32, "0"))
+        high = bytes.fromhex(digits.ljust(32, "f"))
+        async with self._db.execute(
+            "SELECT body FROM events WHERE id BETWEEN ? AND ? LIMIT 2", (low, high)
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        if len(rows) != 1:
+            return None
+        return decode_event(rows[0][0])
+
+    async def state_as_of(self, when: datetime) -> CareerState:
+        """The plan as it stood at ``when``: the fold of events recorded by then."""
+        limit = hlc_clock.pack(int(when.timestamp() * 1000), hlc_clock.MAX_COUNTER)
+        async with self._db.execute(
+            "SELECT hlc, device, dseq FROM events WHERE hlc <= ? "
+            "ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1",
+            (limit,),
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return new_state()
+        return await self._state_at((row[0], row[1], row[2]))
+
+    async def state_occurred_by(self, when: datetime) -> CareerState:
+        """What had happened by ``when``: events that occurred by then (mistakes
+        retracted since are left out, whenever they were retracted)."""
+        retracted = {r.target for r in self._retractions}
+        events = [
+            e
+            for e in await self.events(occurred_until=when)
+            if e.id not in retracted and type(e) is not EntryRetracted
+        ]
+        return fold(events)
+
+    # --- the outbox (sync) ------------------------------------------------------------
+
+    async def pending(self, limit: int) -> list[tuple[Event, bytes]]:
+        """This device's unacknowledged events, oldest first, with their bytes."""
+        async with self._db.execute(
+            "SELECT e.body FROM outbox o JOIN events e "
+            "ON e.hlc = o.hlc AND e.device = ? AND e.dseq = o.dseq "
+            "ORDER BY o.dseq LIMIT ?",
+            (self.device, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [(decode_event(row[0]), row[0]) for row in rows]
+
+    async def pending_count(self) -> int:
+        return int(await self._scalar("SELECT count(*) FROM outbox"))
+
+    async def mark_acked(self, acks: Sequence[tuple[UUID, int, int]]) -> None:
+        """Record server acknowledgements: (event id, dseq, pos) each."""
+        if not acks:
+            return
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    "UPDATE events SET pos = ? WHERE id = ?", [(pos, i.bytes) for i, _, pos in acks]
+                )
+                await self._db.executemany(
+                    "DELETE FROM outbox WHERE dseq = ?", [(dseq,) for _, dseq, _ in acks]
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def mark_rejected(self, event_id: UUID, dseq: int, code: str, reason: str) -> None:
+        """The server refused an event: it stays in the log, flagged, off the outbox."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute(
+                    "INSERT OR REPLACE INTO rejected (id, dseq, code, reason, at_ms) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (event_id.bytes, dseq, code, reason, self._clock.now_ms()),
+                )
+                await self._db.execute("DELETE FROM outbox WHERE dseq = ?", (dseq,))
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def rejected(self) -> list[RejectedEvent]:
+        async with self._db.execute(
+            "SELECT id, dseq, code, reason, at_ms FROM rejected ORDER BY dseq"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            RejectedEvent(
+                UUID(bytes=row[0]),
+                row[1],
+                row[2],
+                row[3],
+                datetime.fromtimestamp(row[4] / 1000, tz=UTC),
+            )
+            for row in rows
+        ]
+
+    async def file_size(self) -> int:
+        """Bytes on disk, after a checkpoint of the write-ahead log."""
+        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_count = await self._scalar("PRAGMA page_count")
+        page_size = await self._scalar("PRAGMA page_size")
+        return int(page_count) * int(page_size)
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
