@@ -58,6 +58,14 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Relative dates like "-30d" or "-2w" are values, not options: widen
+        # argparse's notion of a negative number so `--on -30d` just works.
+        import re
+
+        self._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[dwmy]?$")
+
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -131,6 +139,18 @@ def _table(title: str | None, columns: Sequence[str]) -> Any:
 
 def _short(record_id: str | None) -> str:
     return record_id[:8] if record_id else ""
+
+
+def _prefix_width(hex_ids: Sequence[str], minimum: int = 8) -> int:
+    """The shortest prefix length that tells these ids apart.
+
+    UUIDv7 ids start with their millisecond, so events recorded together share
+    long prefixes; a fixed width would show them all the same.
+    """
+    width = minimum
+    while width < 32 and len({i[:width] for i in hex_ids}) < len(set(hex_ids)):
+        width += 1
+    return width
 
 
 def _bar(percent: float, width: int = 20) -> str:
@@ -345,7 +365,11 @@ async def task_done(args: argparse.Namespace) -> int:
 
 async def task_drop(args: argparse.Namespace) -> int:
     return await _record(
-        args, _cmd("drop_task"), task=args.task, reason_code=args.reason_code, reason=args.reason or ""
+        args,
+        _cmd("drop_task"),
+        task=args.task,
+        reason_code=args.reason_code,
+        reason=args.reason or "",
     )
 
 
@@ -543,8 +567,14 @@ async def retract(args: argparse.Namespace) -> int:
     if args.json:
         import msgspec
 
-        _print_json({"id": str(event.id), "event_id": str(event.id), "type": "EntryRetracted",
-                     "event": msgspec.to_builtins(event)})
+        _print_json(
+            {
+                "id": str(event.id),
+                "event_id": str(event.id),
+                "type": "EntryRetracted",
+                "event": msgspec.to_builtins(event),
+            }
+        )
     else:
         print(event.id)
     return EXIT_OK
@@ -721,9 +751,7 @@ async def timeline(args: argparse.Namespace) -> int:
         heading = f"What had happened by {occurred_by.date()}"
     table = _table(heading, ["id", "goal", "status", "target", "due", "milestones"])
     for g in plan.goals:
-        milestones = ", ".join(
-            m.title + (" ✓" if m.reached_on else "") for m in g.milestones
-        )
+        milestones = ", ".join(m.title + (" ✓" if m.reached_on else "") for m in g.milestones)
         table.add_row(
             _short(g.goal_id),
             g.title,
@@ -734,12 +762,13 @@ async def timeline(args: argparse.Namespace) -> int:
         )
     console.print(table)
     log_table = _table("Timeline", ["occurred", "recorded", "event", "what"])
+    width = _prefix_width([entry.event_id.replace("-", "") for entry in entries])
     for entry in entries:
         what = entry.summary + (" [dim](retracted)[/]" if entry.retracted else "")
         log_table.add_row(
             entry.occurred_at.astimezone().strftime("%Y-%m-%d"),
             entry.recorded_at.astimezone().strftime("%Y-%m-%d %H:%M"),
-            entry.event_id[:8],
+            entry.event_id.replace("-", "")[:width],
             what,
         )
     console.print(log_table)
@@ -760,7 +789,11 @@ async def agenda(args: argparse.Namespace) -> int:
         return EXIT_OK
     table = _table(f"Agenda (next {args.days} days)", ["due", "when", "kind", "what", "id"])
     for item in items:
-        when = f"{-item.days} d overdue" if item.overdue else ("today" if item.days == 0 else f"in {item.days} d")
+        when = (
+            f"{-item.days} d overdue"
+            if item.overdue
+            else ("today" if item.days == 0 else f"in {item.days} d")
+        )
         style = "red" if item.overdue else ""
         table.add_row(
             str(item.due_on),
@@ -924,7 +957,6 @@ def _reason_args(parser: argparse.ArgumentParser, *, required: bool = True) -> N
         "--reason-code",
         required=required,
         choices=REASON_CODES,
-        default=None if required else None,
         metavar="CODE",
         help=REASON_HELP,
     )
@@ -1105,7 +1137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(contact, "log", contact_log, "log an interaction")
     p.add_argument("contact")
     p.add_argument(
-        "--kind", choices=("meeting", "call", "message", "email", "event", "other"), default="meeting"
+        "--kind",
+        choices=("meeting", "call", "message", "email", "event", "other"),
+        default="meeting",
     )
     p.add_argument("--notes", "-m")
     p.add_argument("--follow-up", help="date to follow up")
@@ -1163,20 +1197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(sub, "import", import_, "import a JSON Lines export (safe to repeat)")
     p.add_argument("file", help="path, or - for stdin")
     command(sub, "rebuild", rebuild, "re-derive every read model from the log")
-
-    extra = _extra_commands()
-    for name, (handler, help_text, configure) in extra.items():
-        configure(command(sub, name, handler, help_text))
     return parser
-
-
-def _extra_commands() -> dict[str, tuple[Any, str, Callable[[argparse.ArgumentParser], None]]]:
-    """Commands contributed by optional client modules (sync), if present."""
-    try:
-        from careerlog.client.sync_cli import COMMANDS
-    except ImportError:
-        return {}
-    return COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:

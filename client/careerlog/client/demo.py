@@ -1,0 +1,114 @@
+"""A guided tour: the career loop on a throwaway home, through the real CLI.
+
+Every step is an ordinary ``careerlog`` command line, printed before it runs,
+so a newcomer sees exactly what to type for themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["run_demo"]
+
+
+def _say(text: str) -> None:
+    print(f"\n\033[1m# {text}\033[0m" if sys.stdout.isatty() else f"\n# {text}", flush=True)
+
+
+async def _run(home: Path, argv: list[str], *, capture: bool = False) -> str:
+    """Run one CLI command line in this process; return its output when captured."""
+    from careerlog.client.cli import CliError, build_parser
+
+    shown = ["careerlog", *argv]
+    print("$ " + shlex.join(shown), flush=True)
+    args = build_parser().parse_args([*argv, "--home", str(home)] if argv else argv)
+    if capture:
+        args.json = True
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            code = await args.handler(args)
+        created: str = json.loads(buffer.getvalue())["id"]
+        print(created)
+    else:
+        code = await args.handler(args)
+        created = ""
+    if code != 0:
+        raise CliError(f"demo step failed: {shlex.join(shown)}", code)
+    return created
+
+
+async def run_demo(home: str | None) -> int:
+    """Record a small career plan and show status, history and timeline."""
+    if home is None:
+        base = Path(tempfile.mkdtemp(prefix="careerlog-demo-"))
+    else:
+        base = Path(home).expanduser()
+        if (base / "careerlog.db").exists():
+            from careerlog.client.cli import CliError
+
+            raise CliError(f"{base} already holds a Careerlog home; the demo needs an empty one")
+    print(f"Careerlog demo on a throwaway home: {base}")
+    print("(every line starting with $ is a command you can type yourself)")
+
+    _say("Set a SMART goal: specific, measurable, relevant, with a due date")
+    goal = await _run(
+        base,
+        [
+            "goal", "set", "Become a staff engineer",
+            "--metric", "promotion packet sections", "--target", "5",
+            "--due", "+6m", "--start", "-30d", "--on", "-30d",
+            "--relevance", "lead the platform rewrite",
+        ],
+        capture=True,
+    )  # fmt: skip
+    _say("Break it into milestones")
+    design = await _run(
+        base,
+        ["milestone", "add", goal, "Lead a cross-team design review", "--due", "+2w"],
+        capture=True,
+    )
+    await _run(
+        base,
+        ["milestone", "add", goal, "Write the promotion packet", "--due", "+5m"],
+        capture=True,
+    )
+    _say("What have I done today for my career?")
+    await _run(
+        base,
+        ["log", "Paired with a new teammate on the migration @mentoring", "--kind", "mentoring",
+         "--goal", goal, "--minutes", "45"],
+        capture=True,
+    )  # fmt: skip
+    await _run(base, ["progress", goal, "2", "--confidence", "0.7"], capture=True)
+    await _run(base, ["milestone", "reach", design, "--evidence", "design doc approved"],
+               capture=True)  # fmt: skip
+    _say("Course-correct: plans change, and the reason is kept")
+    await _run(
+        base,
+        ["goal", "revise", goal, "--target", "6", "--reason-code", "learned_new_info",
+         "-m", "the committee now expects an operations section"],
+        capture=True,
+    )  # fmt: skip
+    await _run(
+        base,
+        ["goal", "reschedule", goal, "--to", "+8m", "--reason-code", "priorities_changed",
+         "-m", "the rewrite slipped a quarter"],
+        capture=True,
+    )  # fmt: skip
+    _say("Where do I stand?")
+    await _run(base, ["status"])
+    _say("How did this goal change, and why?")
+    await _run(base, ["history", goal])
+    _say("Everything that happened, in order")
+    await _run(base, ["timeline"])
+    print(
+        f"\nTry more yourself:  export CAREERLOG_HOME={base}; careerlog --help"
+        "\nYour own log lives in the default home: just run  careerlog init"
+    )
+    return 0
