@@ -13,6 +13,7 @@ Rules of this module:
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -133,8 +134,9 @@ def parse_date(text: str, today: date) -> date:
             return today + timedelta(weeks=amount)
         months = amount * (12 if unit == "y" else 1)
         year, month = divmod(today.month - 1 + months, 12)
-        day = min(today.day, 28)
-        return date(today.year + year, month + 1, day)
+        year, month = today.year + year, month + 1
+        # 31 January + 1 month is the last day of February, not an error.
+        return date(year, month, min(today.day, calendar.monthrange(year, month)[1]))
     try:
         return date.fromisoformat(value)
     except ValueError:

@@ -369,6 +369,9 @@ class LocalStore:
             if (event.device, event.dseq, event.hlc) != (env.device, env.dseq, env.hlc):
                 raise ValueError("a command must keep the envelope it was given")
             body = encode_event(event)
+            # Fold exactly what is stored: a command may hand over an int where
+            # the schema says float, and a replay would then differ from now.
+            event = decode_event(body)
             retraction = self._retraction_of(event)
             db = self._db
             await db.execute("BEGIN IMMEDIATE")

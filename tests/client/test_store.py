@@ -1,0 +1,269 @@
+"""The local store: durable appends, reopening, rebuild, late events, retractions."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from careerlog.client import commands, store as store_module
+from careerlog.client.commands import CommandError
+from careerlog.client.store import LocalStore, StoreError
+from careerlog.shared.codec import canonical_key
+from careerlog.shared.events import GoalSet
+from careerlog.shared.projections import encode_state, fold
+from tests.client.conftest import StepClock
+
+
+async def _goal(store: LocalStore, title: str = "Ship the platform", **kw: object) -> str:
+    event = await store.record(
+        partial(commands.set_goal, title=title, due_on=date(2026, 9, 1), target=10, **kw)
+    )
+    assert isinstance(event, GoalSet)
+    return event.goal_id
+
+
+async def _plan(store: LocalStore) -> str:
+    goal = await _goal(store)
+    milestone = await store.record(
+        partial(commands.add_milestone, goal=goal, title="Design approved", due_on=date(2026, 4, 1))
+    )
+    await store.record(partial(commands.record_progress, goal=goal, value=3))
+    await store.record(partial(commands.reach_milestone, milestone=milestone.milestone_id))  # type: ignore[attr-defined]
+    await store.record(
+        partial(
+            commands.revise_goal,
+            goal=goal,
+            changes={"target": 12.0},
+            reason_code="scope_changed",
+            reason="bigger scope",
+        )
+    )
+    return goal
+
+
+async def test_appends_are_gapless_ordered_and_queued_for_sync(store: LocalStore) -> None:
+    await _plan(store)
+    events = await store.events()
+    assert [e.dseq for e in events] == [1, 2, 3, 4, 5]
+    assert [e.hlc for e in events] == sorted({e.hlc for e in events})
+    assert {e.device for e in events} == {store.device}
+    assert await store.pending_count() == 5
+    assert [e.dseq for e, _ in await store.pending(10)] == [1, 2, 3, 4, 5]
+
+
+async def test_reopening_gives_the_same_state_and_continues_the_sequence(
+    tmp_path: Path, clock: StepClock
+) -> None:
+    home = tmp_path / "home"
+    async with await LocalStore.open(home, clock=clock) as first:
+        await _plan(first)
+        before = encode_state(first.state)
+        device = first.device
+    async with await LocalStore.open(home, clock=clock) as second:
+        assert encode_state(second.state) == before
+        assert second.device == device
+        event = await second.record(partial(commands.log_activity, text="Read a paper"))
+        assert event.dseq == 6
+
+
+async def test_a_refused_command_records_nothing_and_uses_no_sequence_number(
+    store: LocalStore,
+) -> None:
+    goal = await _goal(store)
+    before = encode_state(store.state)
+    with pytest.raises(CommandError, match="no milestone matches"):
+        await store.record(partial(commands.reach_milestone, milestone="zzzz"))
+    with pytest.raises(CommandError, match="must not be empty"):
+        await store.record(partial(commands.add_milestone, goal=goal, title="  "))
+    assert encode_state(store.state) == before
+    assert store.count == 1
+    event = await store.record(partial(commands.record_progress, goal=goal, value=1))
+    assert event.dseq == 2
+
+
+async def test_reaching_a_milestone_twice_is_refused(store: LocalStore) -> None:
+    goal = await _goal(store)
+    milestone = await store.record(partial(commands.add_milestone, goal=goal, title="Demo"))
+    mid = milestone.milestone_id  # type: ignore[attr-defined]
+    await store.record(partial(commands.reach_milestone, milestone=mid))
+    with pytest.raises(CommandError, match="already reached"):
+        await store.record(partial(commands.reach_milestone, milestone=mid))
+    assert store.count == 3
+
+
+async def test_rebuild_gives_identical_read_models_across_snapshots(
+    store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "SNAPSHOT_EVERY", 3)
+    goal = await _plan(store)
+    for value in range(4, 10):
+        await store.record(partial(commands.record_progress, goal=goal, value=value))
+    incremental = encode_state(store.state)
+    assert encode_state(await store.rebuild()) == incremental
+    assert encode_state(fold(await store.events())) == incremental
+
+
+async def test_retraction_removes_the_effect_and_survives_reopening(
+    tmp_path: Path, clock: StepClock
+) -> None:
+    home = tmp_path / "home"
+    async with await LocalStore.open(home, clock=clock) as opened:
+        goal = await _goal(opened)
+        wrong = await opened.record(partial(commands.record_progress, goal=goal, value=9))
+        assert opened.state.goals[goal].last_value == 9
+        await opened.record(partial(commands.retract, target=wrong.id, known=True, reason="typo"))
+        assert opened.state.goals[goal].last_value is None
+        assert str(wrong.id) in opened.state.retracted
+        with pytest.raises(CommandError, match="already retracted"):
+            await opened.record(partial(commands.retract, target=wrong.id, known=True))
+        state = encode_state(opened.state)
+    async with await LocalStore.open(home, clock=clock) as reopened:
+        assert encode_state(reopened.state) == state
+        assert encode_state(await reopened.rebuild()) == state
+        # The mistake stays in the log: history is corrected, never rewritten.
+        assert wrong.id in {e.id for e in await reopened.events()}
+
+
+async def test_importing_the_same_events_twice_adds_nothing(
+    tmp_path: Path, clock: StepClock
+) -> None:
+    async with await LocalStore.open(tmp_path / "a", clock=clock) as source:
+        await _plan(source)
+        events = await source.events()
+        expected = encode_state(source.state)
+    async with await LocalStore.open(tmp_path / "b", clock=StepClock(seed="b")) as target:
+        first = await target.import_events(events)
+        second = await target.import_events(events)
+        assert (first.added, first.duplicates) == (5, 0)
+        assert (second.added, second.duplicates) == (0, 5)
+        assert encode_state(target.state) == expected
+        # Foreign events are not this device's to push.
+        assert await target.pending_count() == 0
+
+
+async def test_a_late_event_is_folded_in_canonical_order(tmp_path: Path) -> None:
+    early_clock = StepClock(seed="early")
+    async with await LocalStore.open(tmp_path / "offline", clock=early_clock) as offline:
+        goal_elsewhere = await _goal(offline, "Learn Rust")
+        old_events = await offline.events()
+    late_clock = StepClock(start_ms=early_clock.ms + 3_600_000, seed="late")
+    async with await LocalStore.open(tmp_path / "main", clock=late_clock) as main:
+        await _plan(main)
+        result = await main.import_events(old_events)
+        assert result.added == 1
+        everything = await main.events()
+        assert [canonical_key(e) for e in everything] == sorted(
+            canonical_key(e) for e in everything
+        )
+        assert everything[0].id == old_events[0].id
+        assert goal_elsewhere in main.state.goals
+        assert encode_state(main.state) == encode_state(fold(everything))
+        assert encode_state(await main.rebuild()) == encode_state(fold(everything))
+
+
+async def test_a_retraction_arriving_before_its_target_still_applies(
+    tmp_path: Path, clock: StepClock
+) -> None:
+    async with await LocalStore.open(tmp_path / "a", clock=clock) as source:
+        goal = await _goal(source)
+        wrong = await source.record(partial(commands.record_progress, goal=goal, value=7))
+        await source.record(partial(commands.retract, target=wrong.id, known=True))
+        events = await source.events()
+        expected = encode_state(source.state)
+    retraction, progress, goal_set = events[2], events[1], events[0]
+    async with await LocalStore.open(tmp_path / "b", clock=StepClock(seed="b")) as target:
+        await target.import_events([goal_set, retraction])
+        await target.import_events([progress])
+        assert target.state.goals[goal].last_value is None
+        assert encode_state(target.state) == expected
+
+
+async def test_plan_as_of_a_time_and_what_had_happened_by_a_date(
+    store: LocalStore, clock: StepClock
+) -> None:
+    clock.at(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    goal = await _goal(store)
+    clock.at(datetime(2026, 3, 20, 9, 0, tzinfo=UTC))
+    await store.record(
+        partial(
+            commands.revise_goal,
+            goal=goal,
+            changes={"target": 20.0},
+            reason_code="scope_changed",
+        )
+    )
+    # Recorded on 20 March, but it happened on 5 March.
+    await store.record(
+        partial(
+            commands.log_activity,
+            text="Gave a talk",
+            kind="speaking",
+            occurred_at=datetime(2026, 3, 5, 12, 0, tzinfo=UTC),
+        )
+    )
+    before_revision = await store.state_as_of(datetime(2026, 3, 10, tzinfo=UTC))
+    assert before_revision.goals[goal].measure.target == 10
+    assert before_revision.activities == 0
+    happened = await store.state_occurred_by(datetime(2026, 3, 10, tzinfo=UTC))
+    assert happened.activities == 1
+    assert happened.goals[goal].measure.target == 10
+    now = await store.state_as_of(datetime(2026, 3, 21, tzinfo=UTC))
+    assert now.goals[goal].measure.target == 20
+    assert (await store.state_as_of(datetime(2026, 1, 1, tzinfo=UTC))).goals == {}
+
+
+async def test_event_filters_and_lookup_by_prefix(store: LocalStore) -> None:
+    await _plan(store)
+    events = await store.events()
+    newest = await store.events(limit=2, newest_first=True)
+    assert [e.id for e in newest] == [events[-1].id, events[-2].id]
+    target = events[2]
+    assert await store.find_event(target.id.hex[-12:]) is None  # a suffix is not a prefix
+    assert await store.find_event(target.id.hex) == target
+    assert await store.find_event(str(target.id)) == target
+    assert await store.find_event("not-hex") is None
+    assert await store.find_event(target.id.hex[:6]) is None  # all share the timestamp
+
+
+async def test_acknowledged_events_leave_the_outbox_and_rejected_ones_stay_flagged(
+    store: LocalStore,
+) -> None:
+    await _plan(store)
+    pending = [e for e, _ in await store.pending(10)]
+    await store.mark_acked([(e.id, e.dseq, pos) for pos, e in enumerate(pending[:3], start=1)])
+    await store.mark_rejected(pending[3].id, pending[3].dseq, "clock_skew", "too far ahead")
+    assert [e.dseq for e, _ in await store.pending(10)] == [5]
+    rejected = await store.rejected()
+    assert [(r.dseq, r.code, r.reason) for r in rejected] == [(4, "clock_skew", "too far ahead")]
+    assert store.count == 5  # still in the log
+
+
+async def test_opening_a_missing_or_foreign_home_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="careerlog init"):
+        await LocalStore.open(tmp_path / "nowhere", create=False)
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / store_module.DB_NAME).write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a Careerlog database"):
+        await LocalStore.open(junk)
+
+
+async def test_a_home_from_a_newer_careerlog_is_refused(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    async with await LocalStore.open(home):
+        pass
+    with sqlite3.connect(home / store_module.DB_NAME) as db:
+        db.execute("PRAGMA user_version=999")
+    with pytest.raises(StoreError, match="newer Careerlog"):
+        await LocalStore.open(home)
+
+
+async def test_file_size_counts_the_database_pages(store: LocalStore) -> None:
+    empty = await store.file_size()
+    for n in range(200):
+        await store.record(partial(commands.log_activity, text=f"step {n}"))
+    assert await store.file_size() > empty
