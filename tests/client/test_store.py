@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from careerlog.client import commands, store as store_module
+from careerlog.client import commands
+from careerlog.client import store as store_module
 from careerlog.client.commands import CommandError
 from careerlog.client.store import LocalStore, StoreError
 from careerlog.shared.codec import canonical_key

@@ -125,6 +125,10 @@ def _print_json(value: Any) -> None:
 def _console() -> Any:
     from rich.console import Console
 
+    if os.environ.get("NO_COLOR"):
+        # no-color.org asks only for no colour; people who set it want plain
+        # text, so drop bold and italics too.
+        return Console(highlight=False, soft_wrap=False, color_system=None)
     return Console(highlight=False, soft_wrap=False)
 
 

@@ -48,8 +48,8 @@ CSV_COLUMNS = (
 )
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:.0f}%"
+def _pct(percent: float) -> str:
+    return f"{percent:.0f}%"
 
 
 def _md(text: str) -> str:
@@ -116,7 +116,7 @@ def markdown(state: CareerState, events: Iterable[Event], today: date) -> str:
         "## Activity",
         "",
         f"- weekly streak: {view.streak_weeks} (best {view.best_streak_weeks})",
-        f"- consistency: {_pct(view.consistency)}",
+        f"- consistency: {view.consistency:.0%}",
         f"- career actions: {view.actions_total}, this week {view.this_week}",
     ]
     out += [f"- warning: {_md(w.message)}" for w in view.warnings]
@@ -249,8 +249,8 @@ def goals_csv(state: CareerState, today: date) -> str:
                 g.baseline,
                 g.target,
                 "" if g.current is None else g.current,
-                round(g.percent_done * 100, 1),
-                round(g.expected_percent * 100, 1),
+                g.percent_done,
+                g.expected_percent,
                 g.verdict or "",
                 g.start_on.isoformat(),
                 g.due_on.isoformat(),
