@@ -1,0 +1,137 @@
+"""SIGKILL during appends: nothing acknowledged is lost, nothing half-applied remains."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from careerlog.client.store import DB_NAME, LocalStore
+from careerlog.shared.projections import encode_state, fold
+
+# A writer that records as fast as it can and prints each event id only once
+# ``record`` has returned, i.e. once the event is acknowledged as committed.
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from datetime import date
+    from functools import partial
+    from pathlib import Path
+    from careerlog.client import commands
+    from careerlog.client.store import LocalStore
+
+    async def main() -> None:
+        store = await LocalStore.open(Path(sys.argv[1]))
+        goal = next(iter(store.state.goals), None)
+        if goal is None:
+            event = await store.record(
+                partial(commands.set_goal, title="G", due_on=date(2099, 1, 1), target=10**6)
+            )
+            goal = event.goal_id
+            print(event.id, flush=True)
+        n = 0
+        while True:
+            n += 1
+            build = (
+                partial(commands.record_progress, goal=goal, value=n)
+                if n % 2 else partial(commands.log_activity, text=f"step {n}")
+            )
+            event = await store.record(build)
+            print(event.id, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _acknowledged_then_killed(home: Path, after: int) -> list[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(home)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    acked: list[str] = []
+    try:
+        while len(acked) < after:
+            line = child.stdout.readline()
+            assert line, child.stderr.read() if child.stderr else "writer died"
+            acked.append(line.strip())
+        time.sleep(random.random() * 0.01)  # land anywhere inside the next append
+    finally:
+        child.send_signal(signal.SIGKILL)
+        rest, _ = child.communicate(timeout=30)
+    # Lines flushed before the kill are acknowledged too.
+    acked.extend(line.strip() for line in rest.splitlines() if line.strip())
+    return acked
+
+
+def _check_home(home: Path) -> None:
+    with sqlite3.connect(home / DB_NAME) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        orphans = db.execute(
+            "SELECT count(*) FROM outbox o LEFT JOIN events e ON e.dseq = o.dseq "
+            "AND e.hlc = o.hlc WHERE e.id IS NULL"
+        ).fetchone()
+        assert orphans == (0,)
+
+
+async def test_a_killed_writer_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    acknowledged: list[str] = []
+    for round_number in range(6):
+        acknowledged += _acknowledged_then_killed(home, after=20 + 15 * round_number)
+        _check_home(home)
+        async with await LocalStore.open(home) as store:
+            events = await store.events()
+            ids = {str(e.id) for e in events}
+            assert set(acknowledged) <= ids
+            # Gapless: every dseq from 1 to the count, each once.
+            assert [e.dseq for e in events] == list(range(1, len(events) + 1))
+            assert encode_state(store.state) == encode_state(fold(events))
+            assert encode_state(await store.rebuild()) == encode_state(fold(events))
+            assert await store.pending_count() == len(events)
+
+
+def _careerlog() -> list[str]:
+    script = Path(sys.executable).parent / "careerlog"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "careerlog.client.cli"]
+
+
+async def test_the_cli_killed_mid_command_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "CAREERLOG_HOME": str(home)}
+    subprocess.run([*_careerlog(), "init"], env=env, check=True, capture_output=True)
+    acknowledged: list[str] = []
+    killed = 0
+    for n in range(16):
+        child = subprocess.Popen(
+            [*_careerlog(), "log", f"step {n}", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        # Start-up takes ~0.2 s: kill before, during and after the append.
+        time.sleep(0.02 + n * 0.06)
+        child.send_signal(signal.SIGKILL)
+        out, _ = child.communicate(timeout=30)
+        if child.returncode == 0:
+            acknowledged.append(json.loads(out)["event"]["text"])
+        else:
+            killed += 1
+        _check_home(home)
+    assert acknowledged, "no command finished: the test proved nothing"
+    assert killed, "no command was killed: the test proved nothing"
+    async with await LocalStore.open(home) as store:
+        texts = {getattr(e, "text", None) for e in await store.events()}
+        assert set(acknowledged) <= texts
+        assert encode_state(await store.rebuild()) == encode_state(store.state)
