@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from careerlog.client.store import DB_NAME, LocalStore
+from careerlog.shared.codec import decode_event
 from careerlog.shared.projections import encode_state, fold
 
 # A writer that records as fast as it can and prints each event id only once
@@ -84,21 +86,24 @@ def _check_home(home: Path) -> None:
         assert orphans == (0,)
 
 
-async def test_a_killed_writer_loses_no_acknowledged_event(tmp_path: Path) -> None:
+async def _verify(home: Path, acknowledged: list[str]) -> None:
+    async with await LocalStore.open(home) as store:
+        events = await store.events()
+        assert set(acknowledged) <= {str(e.id) for e in events}
+        # Gapless: every dseq from 1 to the count, each once.
+        assert [e.dseq for e in events] == list(range(1, len(events) + 1))
+        assert encode_state(store.state) == encode_state(fold(events))
+        assert encode_state(await store.rebuild()) == encode_state(fold(events))
+        assert await store.pending_count() == len(events)
+
+
+def test_a_killed_writer_loses_no_acknowledged_event(tmp_path: Path) -> None:
     home = tmp_path / "home"
     acknowledged: list[str] = []
     for round_number in range(6):
         acknowledged += _acknowledged_then_killed(home, after=20 + 15 * round_number)
         _check_home(home)
-        async with await LocalStore.open(home) as store:
-            events = await store.events()
-            ids = {str(e.id) for e in events}
-            assert set(acknowledged) <= ids
-            # Gapless: every dseq from 1 to the count, each once.
-            assert [e.dseq for e in events] == list(range(1, len(events) + 1))
-            assert encode_state(store.state) == encode_state(fold(events))
-            assert encode_state(await store.rebuild()) == encode_state(fold(events))
-            assert await store.pending_count() == len(events)
+        asyncio.run(_verify(home, acknowledged))
 
 
 def _careerlog() -> list[str]:
@@ -106,7 +111,7 @@ def _careerlog() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "careerlog.client.cli"]
 
 
-async def test_the_cli_killed_mid_command_loses_no_acknowledged_event(tmp_path: Path) -> None:
+def test_the_cli_killed_mid_command_loses_no_acknowledged_event(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {**os.environ, "CAREERLOG_HOME": str(home)}
     subprocess.run([*_careerlog(), "init"], env=env, check=True, capture_output=True)
@@ -131,7 +136,7 @@ async def test_the_cli_killed_mid_command_loses_no_acknowledged_event(tmp_path: 
         _check_home(home)
     assert acknowledged, "no command finished: the test proved nothing"
     assert killed, "no command was killed: the test proved nothing"
-    async with await LocalStore.open(home) as store:
-        texts = {getattr(e, "text", None) for e in await store.events()}
-        assert set(acknowledged) <= texts
-        assert encode_state(await store.rebuild()) == encode_state(store.state)
+    asyncio.run(_verify(home, []))
+    with sqlite3.connect(home / DB_NAME) as db:
+        stored = [decode_event(row[0]) for row in db.execute("SELECT body FROM events")]
+    assert set(acknowledged) <= {getattr(e, "text", None) for e in stored}
