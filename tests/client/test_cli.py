@@ -310,3 +310,29 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
                     "careerlog history", "careerlog timeline"):  # fmt: skip
         assert f"$ {command}" in result.stdout
     assert "learned_new_info" in result.stdout
+
+
+def test_a_backdated_check_in_after_a_task_completion_still_sets_the_value(cli: Cli) -> None:
+    goal = cli.new("goal", "set", "X", "--target", "10", "--due", "+90d", "--start=-7d")
+    task = cli.new("task", "add", "t", "--goal", goal)
+    cli.ok("task", "done", task)
+    cli.ok("progress", goal, "3", "--on", "yesterday")
+    (shown,) = cli.json("status")["goals"]
+    assert shown["current"] == 3
+    assert shown["percent_done"] == 30
+
+
+def test_a_retraction_cannot_itself_be_retracted(cli: Cli) -> None:
+    goal = cli.json("goal", "set", "X", "--due", "+9d")
+    retraction = cli.json("retract", goal["event_id"])
+    code, _, err = cli.run("retract", retraction["event_id"])
+    assert code == EXIT_REFUSED
+    assert "cannot be retracted" in err
+
+
+def test_status_with_only_closed_goals_says_so(cli: Cli) -> None:
+    goal = cli.new("goal", "set", "X", "--due", "+9d")
+    cli.ok("goal", "achieve", goal)
+    out = cli.ok("status")
+    assert "No open goals (1 closed" in out
+    assert "X" in cli.ok("status", "--all")

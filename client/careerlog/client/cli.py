@@ -564,7 +564,13 @@ async def retract(args: argparse.Namespace) -> int:
         if target is None:
             raise CliError(f"no single event matches '{args.event}'")
         event = await store.record(
-            partial(retract_event, target=target.id, known=True, reason=args.reason or "")
+            partial(
+                retract_event,
+                target=target.id,
+                known=True,
+                reason=args.reason or "",
+                retracts_retraction=type(target).__name__ == "EntryRetracted",
+            )
         )
     finally:
         await store.close()
@@ -652,7 +658,11 @@ async def status(args: argparse.Namespace) -> int:
     if goals:
         console.print(table)
     else:
-        console.print("No goals yet. Start with: careerlog goal set 'Title' --due +90d")
+        closed = sum(1 for g in state.goals.values() if g.status not in ("active", "paused"))
+        if closed:
+            console.print(f"No open goals ({closed} closed: careerlog status --all shows them).")
+        else:
+            console.print("No goals yet. Start with: careerlog goal set 'Title' --due +90d")
     counts = ", ".join(f"{n} {s}" for s, n in sorted(info.goals.items())) or "none"
     console.print(
         f"goals: {counts} · milestones {info.milestones_reached}/{info.milestones_total}"
@@ -968,7 +978,7 @@ def _reason_args(parser: argparse.ArgumentParser, *, required: bool = True) -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from careerlog.shared.events import ACTIVITY_KINDS, CONTACT_RELATIONS
+    from careerlog.shared.events import ACTIVITY_KINDS, CONTACT_RELATIONS, REASON_CODES
 
     parser = _Parser(
         prog="careerlog",
@@ -1042,7 +1052,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(goal, "supersede", goal_supersede, "replace a goal by another")
     p.add_argument("goal")
     p.add_argument("--by", required=True, help="the replacing goal")
-    p.add_argument("--reason-code", default="superseded", metavar="CODE", help=REASON_HELP)
+    p.add_argument(
+        "--reason-code",
+        default="superseded",
+        choices=REASON_CODES,
+        metavar="CODE",
+        help=REASON_HELP,
+    )
     p.add_argument("--reason", "-m")
 
     milestone = group("milestone", "checkpoints on the way to a goal")
@@ -1243,4 +1259,8 @@ def _explain(exc: Exception) -> tuple[str, int]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the canonical module, not this ``__main__`` copy, so exceptions raised
+    # by modules importing ``careerlog.client.cli`` are the classes main() knows.
+    from careerlog.client.cli import main as canonical_main
+
+    sys.exit(canonical_main())

@@ -926,11 +926,20 @@ def revoke_share(state: CareerState, env: Envelope, *, grantee: str) -> SharingR
 
 
 def retract(
-    state: CareerState, env: Envelope, *, target: UUID, known: bool, reason: str = ""
+    state: CareerState,
+    env: Envelope,
+    *,
+    target: UUID,
+    known: bool,
+    reason: str = "",
+    retracts_retraction: bool = False,
 ) -> EntryRetracted:
-    """Retract an event by id; ``known`` says whether the store holds it."""
+    """Retract an event by id; ``known`` says whether the store holds it and
+    ``retracts_retraction`` whether that event is itself a retraction."""
     if not known:
         raise CommandError(f"no event {target}")
     if str(target) in state.retracted:
         raise CommandError(f"event {target} is already retracted")
+    if retracts_retraction:
+        raise CommandError("a retraction cannot be retracted; record the entry again instead")
     return _build(EntryRetracted, **env.stamp(), target=target, reason=reason)

@@ -288,8 +288,10 @@ def _progress(state: CareerState, e: ProgressRecorded) -> None:
     day = _day(e)
     _touch(state, day)
     goal.points.append(ProgressPoint(day, e.value))
-    if goal.last_progress_on is None or day >= goal.last_progress_on:
+    if goal.last_progress_on is None or day > goal.last_progress_on:
         goal.last_progress_on = day
+    if goal.last_value_on is None or day >= goal.last_value_on:
+        goal.last_value_on = day
         goal.last_value = e.value
         if e.confidence is not None:
             goal.last_confidence = e.confidence
@@ -461,6 +463,7 @@ def _goal_achieved(state: CareerState, e: GoalAchieved) -> None:
     goal.reflection = e.reflection
     if e.final_value is not None:
         goal.last_value = e.final_value
+        goal.last_value_on = day
         goal.points.append(ProgressPoint(day, e.final_value))
     goal.last_progress_on = day
     _touch(state, day)

@@ -67,6 +67,10 @@ class Goal(msgspec.Struct, kw_only=True):
     paused_until: date | None = None
     superseded_by: str | None = None
     last_value: float | None = None
+    #: The day of ``last_value``: a backdated check-in replaces the value only
+    #: if it is not older than the one shown (task and milestone completions
+    #: move ``last_progress_on`` but carry no value).
+    last_value_on: date | None = None
     last_confidence: float | None = None
     last_progress_on: date | None = None
     last_activity_on: date | None = None
