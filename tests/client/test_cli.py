@@ -322,12 +322,13 @@ def test_a_backdated_check_in_after_a_task_completion_still_sets_the_value(cli: 
     assert shown["percent_done"] == 30
 
 
-def test_a_retraction_cannot_itself_be_retracted(cli: Cli) -> None:
+def test_retracting_a_retraction_restores_the_entry(cli: Cli) -> None:
     goal = cli.json("goal", "set", "X", "--due", "+9d")
     retraction = cli.json("retract", goal["event_id"])
-    code, _, err = cli.run("retract", retraction["event_id"])
-    assert code == EXIT_REFUSED
-    assert "cannot be retracted" in err
+    assert cli.json("status", "--all")["goals"] == []
+    cli.ok("retract", retraction["event_id"], "-m", "it was right")
+    assert [g["goal_id"] for g in cli.json("status")["goals"]] == [goal["id"]]
+    assert cli.json("rebuild")["identical"] is True
 
 
 def test_status_with_only_closed_goals_says_so(cli: Cli) -> None:

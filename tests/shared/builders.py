@@ -26,7 +26,6 @@ from careerlog.shared import hlc
 from careerlog.shared.events import (
     AchievementLogged,
     ActivityLogged,
-    AssessmentItem,
     ContactAdded,
     EntryRetracted,
     Event,
@@ -40,10 +39,8 @@ from careerlog.shared.events import (
     GoalResumed,
     GoalRevised,
     GoalSet,
-    GoalStatusNote,
     GoalSuperseded,
     InteractionLogged,
-    Measure,
     MilestoneDefined,
     MilestoneReached,
     MilestoneRescheduled,
@@ -164,7 +161,7 @@ class History:
             recorded=recorded,
             goal_id=goal_id,
             title=title,
-            measure=Measure(metric=metric, unit=unit, baseline=baseline, target=target),
+            measure={"metric": metric, "unit": unit, "baseline": baseline, "target": target},
             start_on=start or occurred.date(),
             due_on=due,
             horizon=horizon,
@@ -315,8 +312,12 @@ class History:
         recorded: When | None = None,
     ) -> GoalRevised:
         """``revise(gid, ("target", 10, 20))``: each change is (field, before, after)."""
+        # Dicts, not structs, so msgspec validates and coerces them like a
+        # decoded event (ints become floats for numeric fields).
         items = [
-            c if isinstance(c, FieldChange) else FieldChange(field=c[0], before=c[1], after=c[2])  # type: ignore[arg-type]
+            msgspec.structs.asdict(c)
+            if isinstance(c, FieldChange)
+            else {"field": c[0], "before": c[1], "after": c[2]}
             for c in changes
         ]
         return self.add(
@@ -466,7 +467,7 @@ class History:
             ReviewCompleted,
             on=on,
             review_id=review_id,
-            goal_statuses=[GoalStatusNote(goal_id=g, status=s) for g, s in statuses],  # type: ignore[arg-type]
+            goal_statuses=[{"goal_id": g, "status": s} for g, s in statuses],
             decisions=list(decisions),
             notes=notes,
         )
@@ -480,7 +481,7 @@ class History:
             SelfAssessmentRecorded,
             on=on,
             assessment_id=self.new_record_id(),
-            items=[AssessmentItem(kind=k, text=t) for k, t in items],  # type: ignore[arg-type]
+            items=[{"kind": k, "text": t} for k, t in items],
         )
 
     def feedback(

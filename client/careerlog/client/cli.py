@@ -569,7 +569,6 @@ async def retract(args: argparse.Namespace) -> int:
                 target=target.id,
                 known=True,
                 reason=args.reason or "",
-                retracts_retraction=type(target).__name__ == "EntryRetracted",
             )
         )
     finally:

@@ -932,14 +932,12 @@ def retract(
     target: UUID,
     known: bool,
     reason: str = "",
-    retracts_retraction: bool = False,
 ) -> EntryRetracted:
-    """Retract an event by id; ``known`` says whether the store holds it and
-    ``retracts_retraction`` whether that event is itself a retraction."""
+    """Retract an event by id; ``known`` says whether the store holds it.
+
+    Retracting a retraction restores what it had retracted."""
     if not known:
         raise CommandError(f"no event {target}")
     if str(target) in state.retracted:
         raise CommandError(f"event {target} is already retracted")
-    if retracts_retraction:
-        raise CommandError("a retraction cannot be retracted; record the entry again instead")
     return _build(EntryRetracted, **env.stamp(), target=target, reason=reason)

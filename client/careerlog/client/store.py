@@ -49,6 +49,7 @@ from careerlog.shared.projections import (
     fold,
     new_state,
 )
+from careerlog.shared.projections.timeline import happened_by
 
 __all__ = [
     "DB_NAME",
@@ -611,13 +612,7 @@ class LocalStore:
     async def state_occurred_by(self, when: datetime) -> CareerState:
         """What had happened by ``when``: events that occurred by then (mistakes
         retracted since are left out, whenever they were retracted)."""
-        retracted = {r.target for r in self._retractions}
-        events = [
-            e
-            for e in await self.events(occurred_until=when)
-            if e.id not in retracted and type(e) is not EntryRetracted
-        ]
-        return fold(events)
+        return happened_by(await self.events(), when)
 
     # --- the outbox (sync) ------------------------------------------------------------
 

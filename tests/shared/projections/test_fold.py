@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
 
+import msgspec
 import pytest
 
+from careerlog.shared.codec import canonical_key, decode_event, encode_event
 from careerlog.shared.events import ALL_EVENT_TYPES
 from careerlog.shared.projections import (
     apply,
@@ -16,8 +20,6 @@ from careerlog.shared.projections import (
     new_state,
 )
 from tests.shared.builders import History, full_history
-
-D = date(2026, 1, 1)
 
 
 def day(n: int) -> date:
@@ -38,6 +40,16 @@ def test_full_history_covers_every_event_type_and_folds_without_flags() -> None:
     state = h.state()
     assert state.flags == []
     assert state.event_count == len(h.events)
+
+
+def test_built_events_are_in_canonical_order_and_survive_the_codec() -> None:
+    h = full_history()
+    keys = [canonical_key(e) for e in h.events]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    decoded = [decode_event(encode_event(e)) for e in h.events]
+    assert decoded == h.events
+    assert encode_state(fold(decoded)) == encode_state(fold(h.events))
 
 
 def test_fold_equals_applying_events_one_by_one() -> None:
@@ -69,8 +81,8 @@ def test_fold_is_total_even_for_events_in_the_wrong_order() -> None:
 
 def test_event_count_and_last_key_follow_the_last_event() -> None:
     h = History()
-    h.goal("G")
-    last = h.progress(h.events[0].goal_id, 1)  # type: ignore[union-attr]
+    gid = h.goal("G")
+    last = h.progress(gid, 1)
     state = h.state()
     assert state.event_count == 2
     assert state.last_key == (last.hlc, last.device, last.dseq)
@@ -128,7 +140,7 @@ def test_setting_the_same_goal_twice_is_flagged_and_the_first_wins() -> None:
     assert state.flags[0].event_id == str(h.last.id)
 
 
-def _body(event: object) -> dict[str, object]:
+def _body(event: object) -> dict[str, Any]:
     envelope = {"id", "v", "device", "dseq", "hlc", "occurred_at", "tz"}
     return {
         k: getattr(event, k)
@@ -230,7 +242,7 @@ def test_events_about_a_closed_goal_are_kept_and_flagged_not_applied(close: str,
         getattr(h, close)(gid, on=day(5))
     before = h.state()
     status = before.goals[gid].status
-    actions = {
+    actions: dict[str, Callable[[], object]] = {
         "progress": lambda: h.progress(gid, 3, day(6)),
         "achieve": lambda: h.achieve(gid, on=day(6)),
         "drop": lambda: h.drop(gid, on=day(6)),
@@ -259,7 +271,7 @@ def test_events_about_an_unknown_goal_are_flagged_and_never_raise(then: str) -> 
     h = History()
     real = h.goal("Real")
     ghost = "zzzzzzzzzzzz"
-    actions = {
+    actions: dict[str, Callable[[], object]] = {
         "progress": lambda: h.progress(ghost, 3, day(6)),
         "achieve": lambda: h.achieve(ghost, on=day(6)),
         "drop": lambda: h.drop(ghost, on=day(6)),
@@ -307,22 +319,16 @@ def test_progress_on_a_paused_goal_is_recorded() -> None:
     assert flag_reasons(h) == []
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: _progress only sets last_value when the check-in is not older than "
-        "last_progress_on, but a completed task or reached milestone also moves "
-        "last_progress_on; a goal's only check-in, dated before a completed task, "
-        "is then ignored and the goal shows 0 % measured progress"
-    ),
-    strict=True,
-)
-def test_only_checkin_sets_the_value_even_if_a_task_was_completed_later() -> None:
+def test_latest_checkin_sets_the_value_even_if_a_task_was_completed_later() -> None:
     h = History()
     gid = h.goal("G")
     tid = h.task("T", gid)
+    h.progress(gid, 3, day(5))
     h.complete(tid, day(20))
-    h.progress(gid, 5, day(15))  # the check-in happened before the task was done
-    assert h.state().goals[gid].last_value == 5.0
+    h.progress(gid, 5, day(15))  # backdated, but still the latest check-in
+    goal = h.state().goals[gid]
+    assert goal.last_value == 5.0
+    assert goal.last_progress_on == day(20)  # the task still counts as the latest progress
 
 
 def test_revision_applies_text_measure_horizon_and_parent_changes() -> None:
@@ -625,20 +631,16 @@ def test_cadence_is_the_latest_setting() -> None:
 # --- dates ------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: state.py says dates are the UTC calendar date of occurred_at, but "
-        "fold._day uses occurred_at.date(), the local date of an offset-aware "
-        "timestamp (e.g. parse_when keeps '+09:00')"
-    ),
-    strict=True,
-)
-def test_dates_are_the_utc_calendar_date_of_occurred_at() -> None:
+def test_dates_are_the_calendar_day_in_the_events_own_zone() -> None:
     h = History()
-    tokyo = timezone(timedelta(hours=9))
-    # 01:00 on 2 January in Tokyo is 16:00 on 1 January in UTC.
-    gid = h.goal("G", on=datetime(2026, 1, 2, 1, 0, tzinfo=tokyo))
+    # 16:00 on 1 January UTC is 01:00 on 2 January in Tokyo, where it happened.
+    gid = h.goal("G", on=datetime(2026, 1, 1, 16, 0, tzinfo=UTC))
+    h.events[-1] = msgspec.structs.replace(h.events[-1], tz="Asia/Tokyo")
+    assert h.state().goals[gid].set_on == date(2026, 1, 2)
+    h.events[-1] = msgspec.structs.replace(h.events[-1], tz="-05:00")
     assert h.state().goals[gid].set_on == date(2026, 1, 1)
+    h.events[-1] = msgspec.structs.replace(h.events[-1], tz="Nowhere/Unknown")
+    assert h.state().goals[gid].set_on == date(2026, 1, 1)  # unknown zone: UTC
 
 
 def test_utc_timestamps_near_midnight_use_their_own_date() -> None:
@@ -701,14 +703,6 @@ def test_apply_records_a_retraction_but_only_a_refold_removes_the_effect() -> No
     assert fold(h.events).goals[gid].last_value is None
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG: fold collects every retraction target up front, including targets of "
-        "retractions that are themselves retracted, so retracting a retraction "
-        "(which commands.retract allows) never restores the original event"
-    ),
-    strict=True,
-)
 def test_retracting_a_retraction_restores_the_original_event() -> None:
     h = History()
     gid = h.goal("G")

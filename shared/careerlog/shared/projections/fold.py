@@ -12,16 +12,23 @@ Rules of this module:
   wins.
 - A retraction removes its target's effects. The target was folded earlier,
   so ``apply`` cannot undo it: ``needs_refold`` tells a replica to refold, and
-  ``fold`` skips retracted events up front.
+  ``fold`` skips retracted events up front (see :func:`retracted_ids`).
+- Days (due dates aside, which people type) are the calendar day of
+  ``occurred_at`` in the event's own zone ``tz``: a check-in at 08:00 in Tokyo
+  counts for that Tokyo day, whoever folds it and wherever.
 - Dispatch is a dict lookup on the event's class: a 33-arm ``match`` per event
   costs more than the work most handlers do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import date
+import functools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, timedelta, timezone, tzinfo
 from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from careerlog.shared.events import (
     AchievementLogged,
@@ -105,10 +112,37 @@ def needs_refold(event: EventBase) -> bool:
     return type(event) is EntryRetracted
 
 
+def retracted_ids(events: Sequence[Event]) -> set[UUID]:
+    """Events (of ``events``, in canonical order) retracted by a later event among them.
+
+    A retraction only reaches back: it can name only what its device had seen,
+    so an honest one always sorts after its target. One that sorts before its
+    target (a forged or broken stream) retracts nothing, on every replica
+    alike, so folding a prefix and then appending stays exact.
+
+    A retraction can itself be retracted ("that was right after all"): walking
+    from the newest event back, a retraction counts only if no counted
+    retraction names it.
+    """
+    if not any(type(e) is EntryRetracted for e in events):
+        return set()
+    position = {e.id: i for i, e in enumerate(events)}
+    retracted: set[UUID] = set()
+    for i in range(len(events) - 1, -1, -1):
+        event = events[i]
+        if (
+            type(event) is EntryRetracted
+            and event.id not in retracted
+            and position.get(event.target, i) < i
+        ):
+            retracted.add(event.target)
+    return retracted
+
+
 def fold(events: Iterable[Event], state: CareerState | None = None) -> CareerState:
     """Fold events given in canonical order, honouring retractions among them."""
     events = events if isinstance(events, list) else list(events)
-    retracted = {e.target for e in events if type(e) is EntryRetracted}
+    retracted = retracted_ids(events)
     if state is None:
         state = new_state()
     handlers = _HANDLERS
@@ -137,8 +171,27 @@ def _flag(state: CareerState, event: EventBase, reason: str) -> None:
     state.flags.append(Flag(event_id=str(event.id), type=type(event).__name__, reason=reason))
 
 
+@functools.lru_cache(maxsize=512)
+def _zone(name: str) -> tzinfo:
+    """The zone an event names: an IANA name or a ``+09:00`` offset; UTC if unknown."""
+    if name == "UTC":
+        return UTC
+    if match := _OFFSET.fullmatch(name):
+        sign = -1 if match.group(1) == "-" else 1
+        minutes = int(match.group(2)) * 60 + int(match.group(3))
+        return timezone(sign * timedelta(minutes=minutes))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+_OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
+
+
 def _day(event: EventBase) -> date:
-    return event.occurred_at.date()
+    """The calendar day it happened where the person was (the event's own zone)."""
+    return event.occurred_at.astimezone(_zone(event.tz)).date()
 
 
 def _touch(state: CareerState, day: date) -> None:

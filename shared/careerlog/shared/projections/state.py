@@ -8,7 +8,8 @@ Rules of this module:
   per ISO week and per kind), not as a list, so a 100,000-event history
   snapshots in kilobytes. Records people name (goals, milestones, tasks,
   contacts, …) are kept whole.
-- Dates are the UTC calendar date of ``occurred_at``.
+- Dates are the calendar date of ``occurred_at`` in the event's own zone
+  (``tz``): the day where the person was.
 """
 
 from __future__ import annotations

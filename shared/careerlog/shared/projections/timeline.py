@@ -53,7 +53,7 @@ from careerlog.shared.events import (
     TaskPlanned,
 )
 from careerlog.shared.hlc import wall_ms
-from careerlog.shared.projections.fold import fold
+from careerlog.shared.projections.fold import fold, retracted_ids
 from careerlog.shared.projections.state import CareerState
 
 __all__ = [
@@ -122,8 +122,20 @@ def plan_as_of(events: Iterable[Event], when: datetime) -> CareerState:
 
 
 def happened_by(events: Iterable[Event], when: datetime) -> CareerState:
-    """Fold of events that occurred by ``when`` (events in canonical order)."""
-    return fold([e for e in events if e.occurred_at <= when])
+    """Fold of events that occurred by ``when`` (events in canonical order).
+
+    A mistake retracted later is left out whenever it was retracted: this view
+    answers "what really had happened", with what we know now.
+    """
+    events = list(events)
+    retracted = retracted_ids(events)
+    return fold(
+        [
+            e
+            for e in events
+            if e.occurred_at <= when and e.id not in retracted and type(e) is not EntryRetracted
+        ]
+    )
 
 
 def plan_view(state: CareerState) -> PlanView:
