@@ -13,10 +13,11 @@ from careerlog.client import commands
 from careerlog.client import store as store_module
 from careerlog.client.commands import CommandError
 from careerlog.client.store import LocalStore, StoreError
-from careerlog.shared.codec import canonical_key
+from careerlog.client.store_schema import MIGRATIONS
+from careerlog.shared.codec import canonical_key, encode_event
 from careerlog.shared.events import GoalSet
 from careerlog.shared.projections import encode_state, fold
-from tests.client.conftest import StepClock
+from tests.client.conftest import START_MS, StepClock
 
 
 async def _goal(store: LocalStore, title: str = "Ship the platform", **kw: object) -> str:
@@ -268,3 +269,75 @@ async def test_file_size_counts_the_database_pages(store: LocalStore) -> None:
     for n in range(200):
         await store.record(partial(commands.log_activity, text=f"step {n}"))
     assert await store.file_size() > empty
+
+
+async def test_two_processes_on_one_home_never_reuse_a_sequence_number(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    first = await LocalStore.open(home, clock=StepClock(seed="1"))
+    second = await LocalStore.open(home, clock=StepClock(start_ms=START_MS + 500, seed="2"))
+    try:
+        goal = await _goal(first)
+        # ``second`` has not seen the goal, nor dseq 1: it must reload, find
+        # the goal, and take dseq 2.
+        event = await second.record(partial(commands.record_progress, goal=goal, value=1))
+        assert event.dseq == 2
+        again = await first.record(partial(commands.record_progress, goal=goal, value=2))
+        assert again.dseq == 3
+        events = await first.events()
+        assert sorted(e.dseq for e in events) == [1, 2, 3]
+        assert second.state.goals[goal].last_value == 1
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_version_1_home_is_migrated_without_losing_anything(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    db = sqlite3.connect(home / store_module.DB_NAME)
+    for statement in MIGRATIONS[0]:
+        db.execute(statement)
+    source = await LocalStore.open(tmp_path / "source", clock=StepClock())
+    await _plan(source)
+    events = await source.events()
+    device = source.device
+    expected = encode_state(source.state)
+    await source.close()
+    db.execute("INSERT INTO meta VALUES ('device', ?)", (device,))
+    db.executemany(
+        "INSERT INTO events (hlc, device, dseq, id, occurred_ms, body) VALUES (?,?,?,?,?,?)",
+        [(e.hlc, e.device, e.dseq, e.id.bytes, 0, encode_event(e)) for e in events],
+    )
+    db.executemany(
+        "INSERT INTO outbox (dseq, hlc) VALUES (?, ?)", [(e.dseq, e.hlc) for e in events]
+    )
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    async with await LocalStore.open(home, clock=StepClock(start_ms=START_MS + 10**6)) as store:
+        assert encode_state(store.state) == expected
+        assert await store.pending_count() == 5
+        event = await store.record(partial(commands.log_activity, text="after the upgrade"))
+        assert event.dseq == 6
+        assert await store.pending_count() == 6
+
+
+async def test_importing_own_events_that_skip_ahead_is_refused(
+    tmp_path: Path, clock: StepClock
+) -> None:
+    async with await LocalStore.open(tmp_path / "a", clock=clock) as store:
+        await _plan(store)
+        events = await store.events()
+        await store.close()
+    # An old backup of the home: it holds only the first two events.
+    with sqlite3.connect(tmp_path / "a" / store_module.DB_NAME) as db:
+        db.execute("DELETE FROM events WHERE dseq > 2")
+        db.execute("UPDATE devices SET last_dseq = 2")
+    async with await LocalStore.open(tmp_path / "a", clock=clock) as store:
+        with pytest.raises(StoreError, match="do not continue its sequence"):
+            await store.import_events(events[3:])
+        assert store.count == 2
+        result = await store.import_events(events)
+        assert (result.added, result.duplicates) == (3, 2)

@@ -5,13 +5,21 @@ Rules of this module:
   transaction, and the store acknowledges (returns) only after COMMIT. An
   event, its outbox entry and its read-model update (a snapshot, when due)
   commit together, so a process killed at any instant loses no acknowledged
-  event and leaves no half-applied state. WAL with ``synchronous=FULL``: a
-  commit survives power loss too, not just a killed process.
+  event and leaves no half-applied state. A plain append is one INSERT (a
+  trigger adds the outbox entry), so it costs one commit and one round trip.
+- Durability: WAL with ``synchronous=NORMAL`` by default. A commit survives
+  the process being killed at any instant (the write-ahead log is in the
+  operating system's hands before COMMIT returns); after a power cut the last
+  few commits may be lost, never half of one. ``CAREERLOG_DURABILITY=full``
+  (``synchronous=FULL``) makes every commit survive power loss too, at about
+  half the append rate on a typical disk.
 - The read model is the fold of the log in canonical order ``(hlc, device,
   dseq)``. It is persisted as *snapshots*: the folded state at a point of that
-  order, written in the same transaction as the event that reached it, every
-  ``SNAPSHOT_EVERY`` events. Opening the store reads the newest usable
-  snapshot and folds the few events after it.
+  order, zlib-compressed, written in the same transaction as the event that
+  reached it, every ``SNAPSHOT_EVERY`` events or more: the interval grows with
+  the snapshot's size so that snapshots cost at most ``SNAPSHOT_BYTES_PER_EVENT``
+  on disk. Opening the store reads the newest usable snapshot and folds the
+  events after it.
 - A snapshot at key K is the fold of exactly the events <= K (retractions <= K
   applied). It stays usable for a later point N unless a retraction in (K, N]
   targets an event <= K. Inserting an event inside the order (an import, an
@@ -24,7 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,15 +72,27 @@ __all__ = [
 
 DB_NAME = "careerlog.db"
 
-#: Events between snapshots. Bounds the work of opening the store and of a
-#: time-travel query (at most this many events folded after a snapshot).
+#: Fewest events between snapshots. Bounds the work of opening the store and of
+#: a time-travel query (the events folded after the nearest snapshot).
 SNAPSHOT_EVERY = 1000
+#: Disk budget of snapshots, amortised per event: a big state is snapshotted
+#: less often (a 200 kB compressed state every 25,000 events at 8 B/event).
+SNAPSHOT_BYTES_PER_EVENT = 8
+#: New databases use 8 KiB pages: less per-page overhead for ~300-byte rows.
+PAGE_SIZE = 8192
 
 _FETCH = 2000
 
 Key = tuple[int, str, int]
 _MIN_KEY: Key = (-1, "", 0)
 _MAX_KEY: Key = ((1 << 63) - 1, "", 0)
+
+
+_INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, id, body) VALUES (?, ?, ?, ?, ?)"
+
+
+class _StaleSequence(Exception):
+    """Another process appended this device's next event first."""
 
 
 class StoreError(Exception):
@@ -103,10 +125,6 @@ def _key(event: Event) -> Key:
     return (event.hlc, event.device, event.dseq)
 
 
-def _occurred_ms(event: Event) -> int:
-    return int(event.occurred_at.timestamp() * 1000)
-
-
 class LocalStore:
     """A person's log on this device. Use ``await LocalStore.open(home)``."""
 
@@ -122,6 +140,8 @@ class LocalStore:
         self._last_hlc = 0
         self._count = 0
         self._since_snapshot = 0
+        self._snapshot_bytes = 0
+        self._data_version = 0
         self._retractions: list[_Retraction] = []
 
     # --- lifecycle -------------------------------------------------------------
@@ -159,10 +179,14 @@ class LocalStore:
     async def _setup(self) -> None:
         db = self._db
         try:
+            await db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only takes on a new file
             await db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.home / DB_NAME} is not a Careerlog database: {exc}") from None
-        await db.execute("PRAGMA synchronous=FULL")
+        durability = os.environ.get("CAREERLOG_DURABILITY", "normal").lower()
+        if durability not in ("normal", "full"):
+            raise StoreError(f"CAREERLOG_DURABILITY must be 'normal' or 'full', not {durability!r}")
+        await db.execute(f"PRAGMA synchronous={durability.upper()}")
         await db.execute("PRAGMA busy_timeout=10000")
         await db.execute("PRAGMA foreign_keys=ON")
         version = await self._scalar("PRAGMA user_version")
@@ -172,7 +196,7 @@ class LocalStore:
             )
         for number in range(version, len(MIGRATIONS)):
             await db.execute("BEGIN IMMEDIATE")
-            for statement in _statements(MIGRATIONS[number]):
+            for statement in MIGRATIONS[number]:
                 await db.execute(statement)
             await db.execute(f"PRAGMA user_version={number + 1}")
             await db.execute("COMMIT")
@@ -185,10 +209,11 @@ class LocalStore:
 
     async def _load(self) -> None:
         db = self._db
+        self._data_version = await self._scalar("PRAGMA data_version")
         self._count = await self._scalar("SELECT count(*) FROM events")
         self._next_dseq = (
             await self._scalar(
-                "SELECT coalesce(max(dseq), 0) FROM events WHERE device = ?", self.device
+                "SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?", self.device
             )
         ) + 1
         self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
@@ -205,7 +230,13 @@ class LocalStore:
         self._retractions.sort(key=lambda r: r.key)
         last = await self._last_key()
         self.state = await self._state_at(last) if last is not None else new_state()
-        self._since_snapshot = self._count - (await self._latest_snapshot_count())
+        async with db.execute(
+            "SELECT count, length(body) FROM snapshots "
+            "ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1"
+        ) as cursor:
+            latest = await cursor.fetchone()
+        self._since_snapshot = self._count - (latest[0] if latest else 0)
+        self._snapshot_bytes = latest[1] if latest else 0
 
     # --- small helpers -----------------------------------------------------------
 
@@ -246,12 +277,6 @@ class LocalStore:
             row = await cursor.fetchone()
         return (row[0], row[1], row[2]) if row else None
 
-    async def _latest_snapshot_count(self) -> int:
-        value = await self._scalar(
-            "SELECT count FROM snapshots ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1"
-        )
-        return int(value) if value is not None else 0
-
     @property
     def count(self) -> int:
         """Events in the log."""
@@ -278,7 +303,7 @@ class LocalStore:
                 body = await self._scalar(
                     "SELECT body FROM snapshots WHERE hlc = ? AND device = ? AND dseq = ?", *key
                 )
-                return key, decode_state(body)
+                return key, decode_state(zlib.decompress(body))
         return _MIN_KEY, new_state()
 
     async def _bodies(self, after: Key, upto: Key) -> AsyncIterator[bytes]:
@@ -302,15 +327,40 @@ class LocalStore:
             apply(state, decode_event(body))
         return state
 
+    def _snapshot_due(self) -> bool:
+        interval = max(SNAPSHOT_EVERY, self._snapshot_bytes // SNAPSHOT_BYTES_PER_EVENT)
+        return self._since_snapshot >= interval
+
     async def _write_snapshot(self, state: CareerState) -> None:
         if state.last_key is None:
             return
+        body = zlib.compress(encode_state(state), 1)
         await self._db.execute(
             "INSERT OR REPLACE INTO snapshots (hlc, device, dseq, count, body) "
             "VALUES (?, ?, ?, ?, ?)",
-            (*state.last_key, state.event_count, encode_state(state)),
+            (*state.last_key, state.event_count, body),
         )
+        self._snapshot_bytes = len(body)
         self._since_snapshot = 0
+
+    async def _fold_after(self, base: Key, state: CareerState) -> CareerState:
+        """Fold every event after ``base`` onto ``state`` (the fold of the events
+        <= base), writing snapshots as they fall due. Inside a write transaction."""
+        refold_at = {r.key for r in self._retractions if r.target_key is not None and r.key > base}
+        self._since_snapshot = 0
+        async for body in self._bodies(base, _MAX_KEY):
+            event = decode_event(body)
+            key = (event.hlc, event.device, event.dseq)
+            if key in refold_at:
+                # The retraction changes what came before it: the exact state
+                # is one _state_at away (every snapshot so far is exact).
+                state = await self._state_at(key)
+            else:
+                apply(state, event)
+            self._since_snapshot += 1
+            if self._snapshot_due():
+                await self._write_snapshot(state)
+        return state
 
     async def rebuild(self) -> CareerState:
         """Re-derive every read model from the log, writing fresh snapshots."""
@@ -318,23 +368,8 @@ class LocalStore:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 await self._db.execute("DELETE FROM snapshots")
-                state = new_state()
-                # Retractions whose target is in the log change what came
-                # before them: at each, the exact state is one _state_at away
-                # (every snapshot written so far is an exact prefix fold).
-                refold_at = {r.key for r in self._retractions if r.target_key is not None}
-                since = 0
-                async for body in self._bodies(_MIN_KEY, _MAX_KEY):
-                    event = decode_event(body)
-                    key = (event.hlc, event.device, event.dseq)
-                    if key in refold_at:
-                        state = await self._state_at(key)
-                    else:
-                        apply(state, event)
-                    since += 1
-                    if since >= SNAPSHOT_EVERY:
-                        await self._write_snapshot(state)
-                        since = 0
+                self._snapshot_bytes = 0
+                state = await self._fold_after(_MIN_KEY, new_state())
                 await self._write_snapshot(state)
                 await self._db.execute("COMMIT")
             except BaseException:
@@ -362,9 +397,23 @@ class LocalStore:
         """Record the event ``build`` makes from the current state.
 
         ``build`` may raise (a refused command): then nothing is written and no
-        ``dseq`` is used up. Returns only once the event is committed.
+        ``dseq`` is used up. Returns only once the event is committed. If
+        another process appended to this home meanwhile, the store reloads and
+        runs ``build`` again on the state as it now is.
         """
+        for _attempt in range(5):
+            try:
+                return await self._record_once(build)
+            except _StaleSequence:
+                continue
+        raise StoreError("another process keeps writing to this home; try again")
+
+    async def _record_once(self, build: Callable[[CareerState, Envelope], Event]) -> Event:
         async with self._lock:
+            if await self._scalar("PRAGMA data_version") != self._data_version:
+                # Another process committed since we looked: validate the
+                # command against the log as it is now.
+                await self._load()
             env = self._envelope()
             event = build(self.state, env)
             if (event.device, event.dseq, event.hlc) != (env.device, env.dseq, env.hlc):
@@ -373,36 +422,23 @@ class LocalStore:
             # Fold exactly what is stored: a command may hand over an int where
             # the schema says float, and a replay would then differ from now.
             event = decode_event(body)
+            row = (event.hlc, event.device, event.dseq, event.id.bytes, body)
             retraction = self._retraction_of(event)
-            db = self._db
-            await db.execute("BEGIN IMMEDIATE")
+            self._since_snapshot += 1
             try:
-                await db.execute(
-                    "INSERT INTO events (hlc, device, dseq, id, occurred_ms, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        event.hlc,
-                        event.device,
-                        event.dseq,
-                        event.id.bytes,
-                        _occurred_ms(event),
-                        body,
-                    ),
-                )
-                await db.execute(
-                    "INSERT INTO outbox (dseq, hlc) VALUES (?, ?)", (event.dseq, event.hlc)
-                )
-                if retraction is not None:
-                    self._retractions.append(await self._insert_retraction(event, retraction))
-                    state = await self._state_at(_key(event))
-                else:
+                if retraction is None and not self._snapshot_due():
+                    # The common case: one statement is one commit; triggers
+                    # queue it for sync and check the device sequence.
+                    await self._db.execute(_INSERT_EVENT, row)
                     state = apply(self.state, event)
-                self._since_snapshot += 1
-                if self._since_snapshot >= SNAPSHOT_EVERY or retraction is not None:
-                    await self._write_snapshot(state)
-                await db.execute("COMMIT")
+                else:
+                    state = await self._record_in_transaction(event, row, retraction)
+            except sqlite3.IntegrityError as exc:
+                await self._reload()
+                if "stale device sequence" in str(exc):
+                    raise _StaleSequence from None
+                raise
             except BaseException:
-                await self._rollback()
                 await self._reload()
                 raise
             self.state = state
@@ -410,6 +446,25 @@ class LocalStore:
             self._last_hlc = event.hlc
             self._count += 1
             return event
+
+    async def _record_in_transaction(
+        self, event: Event, row: tuple[Any, ...], retraction: _Retraction | None
+    ) -> CareerState:
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            await db.execute(_INSERT_EVENT, row)
+            if retraction is not None:
+                self._retractions.append(await self._insert_retraction(event, retraction))
+                state = await self._state_at(_key(event))
+            else:
+                state = apply(self.state, event)
+            await self._write_snapshot(state)
+            await db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            raise
+        return state
 
     async def _reload(self) -> None:
         """After a failed transaction, forget the in-memory state and re-read it."""
@@ -490,14 +545,14 @@ class LocalStore:
         earliest = _key(fresh[0][0])
         last = self.state.last_key
         late = last is not None and earliest < last
+        bodies = [encode_event(e) for e, _ in fresh]
         try:
             await db.execute("BEGIN IMMEDIATE")
             await db.executemany(
-                "INSERT INTO events (hlc, device, dseq, id, occurred_ms, body, pos) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (hlc, device, dseq, id, body, pos) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (e.hlc, e.device, e.dseq, e.id.bytes, _occurred_ms(e), encode_event(e), pos)
-                    for e, pos in fresh
+                    (e.hlc, e.device, e.dseq, e.id.bytes, body, pos)
+                    for (e, pos), body in zip(fresh, bodies, strict=True)
                 ],
             )
             new_retractions = [e for e, _ in fresh if type(e) is EntryRetracted]
@@ -516,25 +571,29 @@ class LocalStore:
                 await db.execute(
                     "DELETE FROM snapshots WHERE (hlc, device, dseq) >= (?, ?, ?)", earliest
                 )
-            own = [e for e, _ in fresh if e.device == self.device]
-            if own and positions is None:
-                # Importing this device's own export: they still need pushing.
-                await db.executemany(
-                    "INSERT OR IGNORE INTO outbox (dseq, hlc) VALUES (?, ?)",
-                    [(e.dseq, e.hlc) for e in own],
-                )
-            newest = _key(fresh[-1][0])
-            upto = max(newest, last) if last is not None else newest
+            # (This device's own events, re-imported from its export, are
+            # queued for sync by a trigger.)
             if late or new_retractions:
-                state = await self._state_at(upto)
+                base, state = await self._best_snapshot(earliest)
+                state = await self._fold_after(base, state)
             else:
                 state = self.state
-                for event, _ in fresh:
-                    apply(state, event)
-            self._since_snapshot += len(fresh)
-            if self._since_snapshot >= SNAPSHOT_EVERY or late or new_retractions:
-                await self._write_snapshot(state)
+                for body in bodies:
+                    # Fold exactly what is stored, as record() does.
+                    apply(state, decode_event(body))
+                    self._since_snapshot += 1
+                    if self._snapshot_due():
+                        await self._write_snapshot(state)
             await db.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            await self._rollback()
+            await self._reload()
+            if "stale device sequence" in str(exc):
+                raise StoreError(
+                    "these events of this device do not continue its sequence "
+                    f"(it is at {self._next_dseq - 1}); import its complete export"
+                ) from None
+            raise
         except BaseException:
             await self._rollback()
             await self._reload()
@@ -558,28 +617,35 @@ class LocalStore:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[Event]:
-        """Events in canonical order (or newest first), optionally filtered."""
-        where: list[str] = []
+        """Events in canonical order (or newest first), optionally filtered.
+
+        With an ``occurred`` bound, the whole log is read and filtered here: a
+        backdated event can sit anywhere in the canonical order, and an index
+        on occurred time would cost ~40 bytes an event for a rare query.
+        """
+        where = ""
         params: list[Any] = []
         if recorded_until_ms is not None:
-            where.append("hlc <= ?")
+            where = " WHERE hlc <= ?"
             params.append(hlc_clock.pack(recorded_until_ms, hlc_clock.MAX_COUNTER))
-        if occurred_until is not None:
-            where.append("occurred_ms <= ?")
-            params.append(int(occurred_until.timestamp() * 1000))
-        if occurred_from is not None:
-            where.append("occurred_ms >= ?")
-            params.append(int(occurred_from.timestamp() * 1000))
         order = "DESC" if newest_first else "ASC"
-        sql = "SELECT body FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY hlc {order}, device {order}, dseq {order}"
-        if limit is not None:
+        sql = f"SELECT body FROM events{where} ORDER BY hlc {order}, device {order}, dseq {order}"
+        filtered = occurred_until is not None or occurred_from is not None
+        if limit is not None and not filtered:
             sql += " LIMIT ?"
             params.append(limit)
         async with self._db.execute(sql, params) as cursor:
-            return [decode_event(row[0]) for row in await cursor.fetchall()]
+            events = [decode_event(row[0]) for row in await cursor.fetchall()]
+        if filtered:
+            events = [
+                e
+                for e in events
+                if (occurred_until is None or e.occurred_at <= occurred_until)
+                and (occurred_from is None or e.occurred_at >= occurred_from)
+            ]
+            if limit is not None:
+                events = events[:limit]
+        return events
 
     async def find_event(self, prefix: str) -> Event | None:
         """The event whose id starts with ``prefix`` (hex, dashes optional)."""
@@ -686,7 +752,3 @@ class LocalStore:
         page_count = await self._scalar("PRAGMA page_count")
         page_size = await self._scalar("PRAGMA page_size")
         return int(page_count) * int(page_size)
-
-
-def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]

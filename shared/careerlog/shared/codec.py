@@ -28,7 +28,8 @@ class EventDecodeError(ValueError):
     """Bytes that are not a valid event of a known type and version."""
 
 
-_msgpack_encoder = msgspec.msgpack.Encoder()
+#: Ids as 16 raw bytes, not 36 characters: 20 bytes less on every stored event.
+_msgpack_encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _msgpack_decoder: msgspec.msgpack.Decoder[Event] = msgspec.msgpack.Decoder(Event)
 _msgpack_raw_decoder = msgspec.msgpack.Decoder()
 _json_encoder = msgspec.json.Encoder()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -189,9 +189,40 @@ def _zone(name: str) -> tzinfo:
 _OFFSET = re.compile(r"([+-])(\d\d):?(\d\d)")
 
 
+#: (zone, UTC day ordinal) -> the zone's offset all that day, or None on a day
+#: with a transition (then the exact conversion runs). Converting every event
+#: through ZoneInfo would halve the speed of a rebuild.
+_OFFSETS: dict[tuple[str, int], timedelta | None] = {}
+_ONE_DAY = timedelta(days=1) - timedelta(microseconds=1)
+
+
+def _day_offset(name: str, ordinal: int) -> timedelta | None:
+    zone = _zone(name)
+    start = datetime.combine(date.fromordinal(ordinal), time(), tzinfo=UTC)
+    first = start.astimezone(zone).utcoffset()
+    last = (start + _ONE_DAY).astimezone(zone).utcoffset()
+    if len(_OFFSETS) > 200_000:
+        _OFFSETS.clear()
+    offset = _OFFSETS[name, ordinal] = first if first == last else None
+    return offset
+
+
 def _day(event: EventBase) -> date:
     """The calendar day it happened where the person was (the event's own zone)."""
-    return event.occurred_at.astimezone(_zone(event.tz)).date()
+    at = event.occurred_at
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    name = event.tz
+    if name == "UTC":
+        return at.date()
+    ordinal = at.toordinal()
+    try:
+        offset = _OFFSETS[name, ordinal]
+    except KeyError:
+        offset = _day_offset(name, ordinal)
+    if offset is None:
+        return at.astimezone(_zone(name)).date()
+    return (at + offset).date()
 
 
 def _touch(state: CareerState, day: date) -> None:
