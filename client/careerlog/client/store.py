@@ -46,7 +46,7 @@ from uuid import UUID
 import aiosqlite
 
 from careerlog.client.device import Clock, SystemClock, local_zone_name, new_device_id
-from careerlog.client.store_schema import MIGRATIONS
+from careerlog.client.store_schema import MIGRATIONS, own_device_triggers
 from careerlog.shared import hlc as hlc_clock
 from careerlog.shared.codec import decode_event, encode_event
 from careerlog.shared.events import EntryRetracted, Envelope, Event
@@ -205,6 +205,8 @@ class LocalStore:
             device = new_device_id()
             await self._write_meta({"device": device, "created_ms": str(self._clock.now_ms())})
         self.device = device
+        for statement in own_device_triggers(device):
+            await db.execute(statement)
         await self._load()
 
     async def _load(self) -> None:
@@ -348,18 +350,27 @@ class LocalStore:
         <= base), writing snapshots as they fall due. Inside a write transaction."""
         refold_at = {r.key for r in self._retractions if r.target_key is not None and r.key > base}
         self._since_snapshot = 0
-        async for body in self._bodies(base, _MAX_KEY):
-            event = decode_event(body)
-            key = (event.hlc, event.device, event.dseq)
-            if key in refold_at:
-                # The retraction changes what came before it: the exact state
-                # is one _state_at away (every snapshot so far is exact).
-                state = await self._state_at(key)
-            else:
-                apply(state, event)
-            self._since_snapshot += 1
-            if self._snapshot_due():
-                await self._write_snapshot(state)
+        async with self._db.execute(
+            "SELECT body, hlc, device, dseq FROM events WHERE (hlc, device, dseq) > (?, ?, ?) "
+            "ORDER BY hlc, device, dseq",
+            base,
+        ) as cursor:
+            while rows := list(await cursor.fetchmany(_FETCH)):
+                if not refold_at or not any((r[1], r[2], r[3]) in refold_at for r in rows):
+                    # The common case: a page with no retraction folds in one call.
+                    state = fold([decode_event(row[0]) for row in rows], state)
+                    self._since_snapshot += len(rows)
+                else:
+                    for body, *key in rows:
+                        if tuple(key) in refold_at:
+                            # The retraction changes what came before it: the
+                            # exact state is one _state_at away.
+                            state = await self._state_at((key[0], key[1], key[2]))
+                        else:
+                            apply(state, decode_event(body))
+                        self._since_snapshot += 1
+                if self._snapshot_due():
+                    await self._write_snapshot(state)
         return state
 
     async def rebuild(self) -> CareerState:
@@ -555,6 +566,15 @@ class LocalStore:
                     for (e, pos), body in zip(fresh, bodies, strict=True)
                 ],
             )
+            heads: dict[str, int] = {}
+            for e, _ in fresh:
+                if e.device != self.device and e.dseq > heads.get(e.device, 0):
+                    heads[e.device] = e.dseq
+            await db.executemany(
+                "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
+                "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
+                list(heads.items()),
+            )
             new_retractions = [e for e, _ in fresh if type(e) is EntryRetracted]
             fresh_ids = {e.id for e, _ in fresh}
             for event in new_retractions:
@@ -578,9 +598,8 @@ class LocalStore:
                 state = await self._fold_after(base, state)
             else:
                 state = self.state
-                for body in bodies:
-                    # Fold exactly what is stored, as record() does.
-                    apply(state, decode_event(body))
+                for event, _ in fresh:
+                    apply(state, event)
                     self._since_snapshot += 1
                     if self._snapshot_due():
                         await self._write_snapshot(state)

@@ -18,7 +18,9 @@ orders the store needs:
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS"]
+import re
+
+__all__ = ["MIGRATIONS", "own_device_triggers"]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -63,13 +65,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # - "Occurred by" views scan the log anyway, so the occurred index cost
     #   ~40 bytes an event for nothing.
     # - ``devices`` keeps each device's highest dseq (a sync high-water mark,
-    #   and where this device's next dseq comes from without a scan).
-    # - Triggers make a plain append one statement (one round trip to the
-    #   database thread, one commit): the outbox entry and the device head are
-    #   written by the INSERT itself, and an append of this device's events
-    #   that does not continue its sequence aborts. That catches a second
-    #   process (a `sync --watch` beside a CLI command) that appended since
-    #   this one last looked: it reloads and retries instead of reusing a dseq.
+    #   and where this device's next dseq comes from without a scan). The
+    #   triggers that maintain it for this device are in ``own_device_triggers``.
     # - Snapshots are now zlib-compressed; the old ones go (they are caches).
     (
         "DROP INDEX events_by_occurred",
@@ -80,23 +77,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         """INSERT INTO devices (device, last_dseq)
             SELECT device, max(dseq) FROM events GROUP BY device""",
-        """CREATE TRIGGER own_events_in_sequence BEFORE INSERT ON events
-            WHEN NEW.device = (SELECT value FROM meta WHERE key = 'device')
+        "DELETE FROM snapshots",
+    ),
+)
+
+_DEVICE_ID = re.compile(r"[0-9a-z]{1,64}")
+
+
+def own_device_triggers(device: str) -> tuple[str, ...]:
+    """Triggers that make a plain append of this device's event one statement.
+
+    The INSERT itself queues the event for sync (outbox), advances the
+    device's head, and aborts if the event does not continue the device's
+    sequence: that catches a second process (a ``sync --watch`` beside a CLI
+    command) that appended since this one last looked, so it reloads and
+    retries instead of reusing a dseq. The device id is written into the
+    trigger as a literal, so rows of other devices (a bulk import) pay one
+    string comparison, not a lookup.
+    """
+    if not _DEVICE_ID.fullmatch(device):
+        raise ValueError(f"not a device id: {device!r}")
+    return (
+        f"""CREATE TRIGGER IF NOT EXISTS own_events_in_sequence BEFORE INSERT ON events
+            WHEN NEW.device = '{device}'
             BEGIN
                 SELECT RAISE(ABORT, 'stale device sequence')
                 WHERE NEW.dseq <> 1 + coalesce(
                     (SELECT last_dseq FROM devices WHERE device = NEW.device), 0);
             END""",
-        """CREATE TRIGGER device_heads AFTER INSERT ON events
+        f"""CREATE TRIGGER IF NOT EXISTS own_events_queued AFTER INSERT ON events
+            WHEN NEW.device = '{device}'
             BEGIN
                 INSERT INTO devices (device, last_dseq) VALUES (NEW.device, NEW.dseq)
-                ON CONFLICT (device) DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq);
+                ON CONFLICT (device) DO UPDATE SET last_dseq = excluded.last_dseq;
+                INSERT OR IGNORE INTO outbox (dseq, hlc)
+                SELECT NEW.dseq, NEW.hlc WHERE NEW.pos IS NULL;
             END""",
-        """CREATE TRIGGER outbox_own_events AFTER INSERT ON events
-            WHEN NEW.pos IS NULL AND NEW.device = (SELECT value FROM meta WHERE key = 'device')
-            BEGIN
-                INSERT OR IGNORE INTO outbox (dseq, hlc) VALUES (NEW.dseq, NEW.hlc);
-            END""",
-        "DELETE FROM snapshots",
-    ),
-)
+    )
