@@ -81,7 +81,7 @@ def _check_home(home: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         orphans = db.execute(
             "SELECT count(*) FROM outbox o LEFT JOIN events e ON e.dseq = o.dseq "
-            "AND e.hlc = o.hlc WHERE e.id IS NULL"
+            "AND e.hlc = o.hlc WHERE e.body IS NULL"
         ).fetchone()
         assert orphans == (0,)
 

@@ -170,18 +170,36 @@ async def test_a_late_event_is_folded_in_canonical_order(tmp_path: Path) -> None
 async def test_a_retraction_arriving_before_its_target_still_applies(
     tmp_path: Path, clock: StepClock
 ) -> None:
-    async with await LocalStore.open(tmp_path / "a", clock=clock) as source:
-        goal = await _goal(source)
-        wrong = await source.record(partial(commands.record_progress, goal=goal, value=7))
-        await source.record(partial(commands.retract, target=wrong.id, known=True))
-        events = await source.events()
-        expected = encode_state(source.state)
-    retraction, progress, goal_set = events[2], events[1], events[0]
-    async with await LocalStore.open(tmp_path / "b", clock=StepClock(seed="b")) as target:
-        await target.import_events([goal_set, retraction])
-        await target.import_events([progress])
-        assert target.state.goals[goal].last_value is None
-        assert encode_state(target.state) == expected
+    # Device A records a goal and a mistaken check-in; device B, having
+    # received them, retracts the check-in; C hears from B before A is done.
+    async with await LocalStore.open(tmp_path / "a", clock=clock) as a:
+        goal = await _goal(a)
+        wrong = await a.record(partial(commands.record_progress, goal=goal, value=7))
+        from_a = await a.events()
+    async with await LocalStore.open(tmp_path / "b", clock=StepClock(seed="b")) as b:
+        await b.import_events(from_a)
+        retraction = await b.record(partial(commands.retract, target=wrong.id, known=True))
+        expected = encode_state(b.state)
+    async with await LocalStore.open(tmp_path / "c", clock=StepClock(seed="c")) as c:
+        await c.import_events([from_a[0], retraction])
+        assert c.state.retracted == {str(wrong.id): ""}
+        await c.import_events([from_a[1]])
+        assert c.state.goals[goal].last_value is None
+        assert encode_state(c.state) == expected
+        assert encode_state(await c.rebuild()) == expected
+
+
+async def test_a_gap_in_a_devices_sequence_is_refused_and_adds_nothing(
+    tmp_path: Path, clock: StepClock
+) -> None:
+    async with await LocalStore.open(tmp_path / "a", clock=clock) as a:
+        await _plan(a)
+        events = await a.events()
+    async with await LocalStore.open(tmp_path / "b", clock=StepClock(seed="b")) as b:
+        with pytest.raises(StoreError, match=r"events 2\.\.3 of device"):
+            await b.import_events([events[0], events[3]])
+        assert b.count == 0
+        assert (await b.import_events(events)).added == 5
 
 
 async def test_plan_as_of_a_time_and_what_had_happened_by_a_date(
@@ -336,7 +354,7 @@ async def test_importing_own_events_that_skip_ahead_is_refused(
         db.execute("DELETE FROM events WHERE dseq > 2")
         db.execute("UPDATE devices SET last_dseq = 2")
     async with await LocalStore.open(tmp_path / "a", clock=clock) as store:
-        with pytest.raises(StoreError, match="do not continue its sequence"):
+        with pytest.raises(StoreError, match=r"events 3\.\.3 of device \w+ are missing"):
             await store.import_events(events[3:])
         assert store.count == 2
         result = await store.import_events(events)

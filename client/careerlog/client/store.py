@@ -88,7 +88,11 @@ _MIN_KEY: Key = (-1, "", 0)
 _MAX_KEY: Key = ((1 << 63) - 1, "", 0)
 
 
-_INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, id, body) VALUES (?, ?, ?, ?, ?)"
+_INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
+#: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
+#: lookup by id (both are read from one clock when the event is minted; the
+#: HLC runs ahead only after receiving events from a faster clock).
+_ID_WINDOW_MS = 86_400_000
 
 
 class _StaleSequence(Exception):
@@ -221,8 +225,8 @@ class LocalStore:
         self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
         self._retractions = []
         async with db.execute(
-            "SELECT r.hlc, r.device, r.dseq, r.target_id, e.hlc, e.device, e.dseq "
-            "FROM retractions r LEFT JOIN events e ON e.id = r.target_id"
+            "SELECT hlc, device, dseq, target_id, target_hlc, target_device, target_dseq "
+            "FROM retractions"
         ) as cursor:
             async for row in cursor:
                 target_key = (row[4], row[5], row[6]) if row[4] is not None else None
@@ -433,7 +437,7 @@ class LocalStore:
             # Fold exactly what is stored: a command may hand over an int where
             # the schema says float, and a replay would then differ from now.
             event = decode_event(body)
-            row = (event.hlc, event.device, event.dseq, event.id.bytes, body)
+            row = (event.hlc, event.device, event.dseq, body)
             retraction = self._retraction_of(event)
             self._since_snapshot += 1
             try:
@@ -488,17 +492,66 @@ class LocalStore:
         return _Retraction(_key(event), event.target, None)
 
     async def _insert_retraction(self, event: Event, retraction: _Retraction) -> _Retraction:
+        found = await self._locate(retraction.target.hex)
+        target_key = _key(found[0]) if len(found) == 1 else None
         await self._db.execute(
-            "INSERT OR IGNORE INTO retractions (id, hlc, device, dseq, target_id) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (event.id.bytes, *retraction.key, retraction.target.bytes),
+            "INSERT OR IGNORE INTO retractions (id, hlc, device, dseq, target_id, "
+            "target_hlc, target_device, target_dseq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.id.bytes,
+                *retraction.key,
+                retraction.target.bytes,
+                *(target_key or (None, None, None)),
+            ),
         )
-        async with self._db.execute(
-            "SELECT hlc, device, dseq FROM events WHERE id = ?", (retraction.target.bytes,)
-        ) as cursor:
-            row = await cursor.fetchone()
-        target_key = (row[0], row[1], row[2]) if row else None
         return _Retraction(retraction.key, retraction.target, target_key)
+
+    async def _resolve_retractions(self, fresh: Sequence[Event]) -> None:
+        """Events arriving after their retraction: record the targets' keys."""
+        unresolved = {r.target: i for i, r in enumerate(self._retractions) if r.target_key is None}
+        if not unresolved:
+            return
+        for event in fresh:
+            index = unresolved.get(event.id)
+            if index is None:
+                continue
+            r = self._retractions[index]
+            self._retractions[index] = _Retraction(r.key, r.target, _key(event))
+            await self._db.execute(
+                "UPDATE retractions SET target_hlc = ?, target_device = ?, target_dseq = ? "
+                "WHERE target_id = ?",
+                (*_key(event), event.id.bytes),
+            )
+
+    async def _locate(self, hex_prefix: str) -> list[Event]:
+        """Events whose id starts with ``hex_prefix`` (at most two are returned).
+
+        An id is a UUIDv7: its first 12 hex digits are the millisecond it was
+        minted, and the event's HLC is read from the same clock then, so the
+        search looks at the events recorded from that millisecond on, then,
+        only if that finds nothing, at the whole log.
+        """
+        digits = hex_prefix[:12]
+        low_ms = int(digits.ljust(12, "0"), 16)
+        high_ms = int(digits.ljust(12, "f"), 16) + _ID_WINDOW_MS
+        latest_ms = (1 << 47) - 1  # the largest wall time an HLC can hold in 63 bits
+        window = (
+            hlc_clock.pack(min(low_ms, latest_ms), 0),
+            hlc_clock.pack(min(high_ms, latest_ms), hlc_clock.MAX_COUNTER),
+        )
+        for where, params in (("WHERE hlc BETWEEN ? AND ?", window), ("", ())):
+            found: list[Event] = []
+            async with self._db.execute(f"SELECT body FROM events {where}", params) as cursor:
+                while rows := await cursor.fetchmany(_FETCH):
+                    for (body,) in rows:
+                        event = decode_event(body)
+                        if event.id.hex.startswith(hex_prefix):
+                            found.append(event)
+                    if len(found) > 1:
+                        return found
+            if found:
+                return found
+        return []
 
     # --- adding events minted elsewhere ----------------------------------------------
 
@@ -519,32 +572,42 @@ class LocalStore:
         if not batch:
             return ImportResult(0, 0)
         db = self._db
-        ids = [e.id.bytes for e in batch]
-        known: set[bytes] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        devices = sorted({e.device for e in batch})
+        heads: dict[str, int] = {}
+        for start in range(0, len(devices), 500):
+            chunk = devices[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            async with db.execute(f"SELECT id FROM events WHERE id IN ({marks})", chunk) as cursor:
-                known.update([row[0] async for row in cursor])
+            async with db.execute(
+                f"SELECT device, last_dseq FROM devices WHERE device IN ({marks})", chunk
+            ) as cursor:
+                heads.update({row[0]: row[1] async for row in cursor})
+        # Each device's sequence is kept gapless here, so an event is already
+        # held exactly when its dseq is at or below its device's head.
+        order = sorted(range(len(batch)), key=lambda i: (batch[i].device, batch[i].dseq))
         fresh: list[tuple[Event, int | None]] = []
-        seen: set[bytes] = set()
-        for index, event in enumerate(batch):
-            raw = event.id.bytes
-            if raw in known or raw in seen:
+        known: list[tuple[Event, int]] = []
+        for index in order:
+            event = batch[index]
+            head = heads.get(event.device, 0)
+            if event.dseq <= head:
+                if positions is not None:
+                    known.append((event, positions[index]))
                 continue
-            seen.add(raw)
+            if event.dseq != head + 1:
+                raise StoreError(
+                    f"events {head + 1}..{event.dseq - 1} of device {event.device} are "
+                    f"missing; import its complete export"
+                )
+            heads[event.device] = event.dseq
             fresh.append((event, positions[index] if positions is not None else None))
-        if positions is not None:
-            # Our own events coming back from the server: record their pos.
+        if known:
+            # Events coming back from the server (ours among them): record their pos.
             await db.execute("BEGIN IMMEDIATE")
             try:
                 await db.executemany(
-                    "UPDATE events SET pos = ? WHERE id = ? AND pos IS NULL",
-                    [
-                        (pos, e.id.bytes)
-                        for e, pos in zip(batch, positions, strict=True)
-                        if e.id.bytes in known
-                    ],
+                    "UPDATE events SET pos = ? WHERE hlc = ? AND device = ? AND dseq = ? "
+                    "AND pos IS NULL",
+                    [(pos, e.hlc, e.device, e.dseq) for e, pos in known],
                 )
                 await db.execute("COMMIT")
             except BaseException:
@@ -560,32 +623,24 @@ class LocalStore:
         try:
             await db.execute("BEGIN IMMEDIATE")
             await db.executemany(
-                "INSERT INTO events (hlc, device, dseq, id, body, pos) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (hlc, device, dseq, body, pos) VALUES (?, ?, ?, ?, ?)",
                 [
-                    (e.hlc, e.device, e.dseq, e.id.bytes, body, pos)
+                    (e.hlc, e.device, e.dseq, body, pos)
                     for (e, pos), body in zip(fresh, bodies, strict=True)
                 ],
             )
-            heads: dict[str, int] = {}
-            for e, _ in fresh:
-                if e.device != self.device and e.dseq > heads.get(e.device, 0):
-                    heads[e.device] = e.dseq
+            # (This device's head is kept by a trigger.)
             await db.executemany(
                 "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
                 "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
-                list(heads.items()),
+                [(device, head) for device, head in heads.items() if device != self.device],
             )
+            await self._resolve_retractions([e for e, _ in fresh])
             new_retractions = [e for e, _ in fresh if type(e) is EntryRetracted]
-            fresh_ids = {e.id for e, _ in fresh}
             for event in new_retractions:
                 pending = self._retraction_of(event)
                 assert pending is not None
                 self._retractions.append(await self._insert_retraction(event, pending))
-            # An event arriving after its retraction fills the retraction's target key.
-            for index, r in enumerate(self._retractions):
-                if r.target_key is None and r.target in fresh_ids:
-                    target = next(e for e, _ in fresh if e.id == r.target)
-                    self._retractions[index] = _Retraction(r.key, r.target, _key(target))
             self._retractions.sort(key=lambda r: r.key)
             if late or new_retractions:
                 await db.execute(
@@ -667,19 +722,12 @@ class LocalStore:
         return events
 
     async def find_event(self, prefix: str) -> Event | None:
-        """The event whose id starts with ``prefix`` (hex, dashes optional)."""
+        """The one event whose id starts with ``prefix`` (hex, dashes optional)."""
         digits = prefix.replace("-", "").lower()
         if not digits or any(c not in "0123456789abcdef" for c in digits) or len(digits) > 32:
             return None
-        low = bytes.fromhex(digits.ljust(32, "0"))
-        high = bytes.fromhex(digits.ljust(32, "f"))
-        async with self._db.execute(
-            "SELECT body FROM events WHERE id BETWEEN ? AND ? LIMIT 2", (low, high)
-        ) as cursor:
-            rows = list(await cursor.fetchall())
-        if len(rows) != 1:
-            return None
-        return decode_event(rows[0][0])
+        found = await self._locate(digits)
+        return found[0] if len(found) == 1 else None
 
     async def state_as_of(self, when: datetime) -> CareerState:
         """The plan as it stood at ``when``: the fold of events recorded by then."""
@@ -723,7 +771,9 @@ class LocalStore:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 await self._db.executemany(
-                    "UPDATE events SET pos = ? WHERE id = ?", [(pos, i.bytes) for i, _, pos in acks]
+                    "UPDATE events SET pos = ? WHERE device = ? AND dseq = ? "
+                    "AND hlc = (SELECT hlc FROM outbox WHERE dseq = ?)",
+                    [(pos, self.device, dseq, dseq) for _, dseq, pos in acks],
                 )
                 await self._db.executemany(
                     "DELETE FROM outbox WHERE dseq = ?", [(dseq,) for _, dseq, _ in acks]

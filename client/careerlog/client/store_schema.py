@@ -61,22 +61,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             target_id BLOB    NOT NULL
         ) WITHOUT ROWID""",
     ),
-    # 2: smaller, faster, and safe with two processes on one home.
-    # - "Occurred by" views scan the log anyway, so the occurred index cost
-    #   ~40 bytes an event for nothing.
-    # - ``devices`` keeps each device's highest dseq (a sync high-water mark,
-    #   and where this device's next dseq comes from without a scan). The
-    #   triggers that maintain it for this device are in ``own_device_triggers``.
+    # 2: smaller and faster (a lifetime of events should stay well under
+    # 400 bytes an event on disk).
+    # - Events are identified by (device, dseq): each device's sequence is
+    #   kept gapless here (see the store), so "already have it" is
+    #   ``dseq <= devices.last_dseq`` and the id column and its index (~70
+    #   bytes an event) go. The id stays in the body.
+    # - "Occurred by" views scan the log anyway: the occurred index goes too.
+    # - ``devices`` keeps each device's highest dseq (also a sync high-water
+    #   mark); triggers maintain it for this device (``own_device_triggers``).
+    # - Retractions keep their target's key, resolved when the target is here.
     # - Snapshots are now zlib-compressed; the old ones go (they are caches).
     (
-        "DROP INDEX events_by_occurred",
-        "ALTER TABLE events DROP COLUMN occurred_ms",
         """CREATE TABLE devices (
             device    TEXT PRIMARY KEY,
             last_dseq INTEGER NOT NULL
         ) WITHOUT ROWID""",
         """INSERT INTO devices (device, last_dseq)
             SELECT device, max(dseq) FROM events GROUP BY device""",
+        "ALTER TABLE retractions ADD COLUMN target_hlc INTEGER",
+        "ALTER TABLE retractions ADD COLUMN target_device TEXT",
+        "ALTER TABLE retractions ADD COLUMN target_dseq INTEGER",
+        """UPDATE retractions SET (target_hlc, target_device, target_dseq) =
+            (SELECT hlc, device, dseq FROM events WHERE events.id = retractions.target_id)""",
+        """CREATE TABLE events_v2 (
+            hlc    INTEGER NOT NULL,
+            device TEXT    NOT NULL,
+            dseq   INTEGER NOT NULL,
+            body   BLOB    NOT NULL,
+            pos    INTEGER,
+            PRIMARY KEY (hlc, device, dseq)
+        ) WITHOUT ROWID""",
+        "INSERT INTO events_v2 SELECT hlc, device, dseq, body, pos FROM events",
+        "DROP TABLE events",
+        "ALTER TABLE events_v2 RENAME TO events",
         "DELETE FROM snapshots",
     ),
 )

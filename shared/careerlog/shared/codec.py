@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from careerlog.shared.events import CURRENT_VERSIONS, Event, EventBase
+from careerlog.shared.events import ALL_EVENT_TYPES, CURRENT_VERSIONS, Event, EventBase
 from careerlog.shared.upcasting import upcast
 
 __all__ = [
@@ -36,6 +36,12 @@ _json_encoder = msgspec.json.Encoder()
 _json_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
 _json_raw_decoder = msgspec.json.Decoder()
 
+#: ``CURRENT_VERSIONS`` keyed by class: the check runs on every decoded event,
+#: and ``type(event)`` is at hand where ``__name__`` is one more lookup.
+_CURRENT_VERSION_OF: dict[type, int] = {
+    cls: CURRENT_VERSIONS[name] for name, cls in ALL_EVENT_TYPES.items()
+}
+
 
 def canonical_key(event: EventBase) -> tuple[int, str, int]:
     """The fold order every replica agrees on: ``(hlc, device, dseq)``."""
@@ -56,7 +62,7 @@ def decode_event(data: bytes) -> Event:
         event = _msgpack_decoder.decode(data)
     except msgspec.DecodeError as exc:
         return _decode_slow(data, _msgpack_raw_decoder, exc)
-    if event.v != CURRENT_VERSIONS[type(event).__name__]:
+    if event.v != _CURRENT_VERSION_OF[type(event)]:
         return _decode_slow(data, _msgpack_raw_decoder, None)
     return event
 
@@ -67,7 +73,7 @@ def decode_event_json(data: bytes) -> Event:
         event = _json_decoder.decode(data)
     except msgspec.DecodeError as exc:
         return _decode_slow(data, _json_raw_decoder, exc)
-    if event.v != CURRENT_VERSIONS[type(event).__name__]:
+    if event.v != _CURRENT_VERSION_OF[type(event)]:
         return _decode_slow(data, _json_raw_decoder, None)
     return event
 
