@@ -13,7 +13,6 @@ Rules of this module:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -592,12 +591,12 @@ async def retract(args: argparse.Namespace) -> int:
 # --- reading ---------------------------------------------------------------------------
 
 
-async def _state(args: argparse.Namespace) -> CareerState:
-    store = await _open(args, create=False)
-    try:
-        return store.state
-    finally:
-        await store.close()
+def _read_state(args: argparse.Namespace) -> CareerState:
+    """The current state without asyncio: read verbs start fast."""
+    from careerlog.client.home import HomeReader
+
+    with HomeReader.open(_home(args)) as reader:
+        return reader.state()
 
 
 async def init(args: argparse.Namespace) -> int:
@@ -613,26 +612,24 @@ async def init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def status(args: argparse.Namespace) -> int:
+def status(args: argparse.Namespace) -> int:
+    from careerlog.client.home import HomeReader
     from careerlog.shared.projections.progress import progress_list
     from careerlog.shared.projections.summary import summary
 
-    store = await _open(args, create=False)
-    try:
-        state = store.state
-        pending = await store.pending_count()
-        rejected = await store.rejected()
+    with HomeReader.open(_home(args)) as reader:
+        state = reader.state()
+        pending = reader.pending_count()
+        rejected = reader.rejected()
         sync = {
-            "server": await store.get_meta("server_url"),
-            "last_sync_at": await store.get_meta("last_sync_at"),
+            "server": reader.get_meta("server_url"),
+            "last_sync_at": reader.get_meta("last_sync_at"),
             "pending": pending,
             "rejected": [
                 {"event_id": str(r.id), "code": r.code, "reason": r.reason} for r in rejected
             ],
         }
-        device = store.device
-    finally:
-        await store.close()
+        device = reader.device
     today = _today()
     goals = progress_list(state, today, include_closed=args.all)
     info = summary(state, today)
@@ -682,11 +679,11 @@ async def status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def history(args: argparse.Namespace) -> int:
+def history(args: argparse.Namespace) -> int:
     from careerlog.client.commands import resolve
     from careerlog.shared.projections.corrections import correction_history
 
-    state = await _state(args)
+    state = _read_state(args)
     goal_id = resolve(state.goals, "goal", args.goal)
     view = correction_history(state, goal_id)
     if args.json:
@@ -788,10 +785,10 @@ async def timeline(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def agenda(args: argparse.Namespace) -> int:
+def agenda(args: argparse.Namespace) -> int:
     from careerlog.shared.projections.agenda import agenda as agenda_view
 
-    state = await _state(args)
+    state = _read_state(args)
     items = agenda_view(state, _today(), args.days)
     if args.json:
         _print_json(items)
@@ -819,11 +816,11 @@ async def agenda(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def insights(args: argparse.Namespace) -> int:
+def insights(args: argparse.Namespace) -> int:
     from careerlog.shared.projections.activity import Thresholds
     from careerlog.shared.projections.activity import insights as insights_view
 
-    state = await _state(args)
+    state = _read_state(args)
     view = insights_view(
         state,
         _today(),
@@ -849,10 +846,10 @@ async def insights(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def skills(args: argparse.Namespace) -> int:
+def skills(args: argparse.Namespace) -> int:
     from careerlog.shared.projections.skills import skill_gaps
 
-    state = await _state(args)
+    state = _read_state(args)
     gaps = skill_gaps(state)
     if args.json:
         _print_json(gaps)
@@ -1222,10 +1219,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], Coroutine[Any, Any, int]] = args.handler
+    handler: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]] = args.handler
     debug = os.environ.get("CAREERLOG_DEBUG") == "1"
     try:
-        return asyncio.run(handler(args))
+        outcome = handler(args)
+        if isinstance(outcome, int):
+            return outcome  # a read verb on the synchronous fast path
+        import asyncio
+
+        return asyncio.run(outcome)
     except KeyboardInterrupt:
         print("careerlog: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -1239,7 +1241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _explain(exc: Exception) -> tuple[str, int]:
     from careerlog.client.commands import CommandError
-    from careerlog.client.store import StoreError
+    from careerlog.client.home import StoreError
 
     if isinstance(exc, CliError):
         return str(exc), exc.code

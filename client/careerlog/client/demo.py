@@ -13,12 +13,19 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 __all__ = ["run_demo"]
 
 
 def _say(text: str) -> None:
     print(f"\n\033[1m# {text}\033[0m" if sys.stdout.isatty() else f"\n# {text}", flush=True)
+
+
+async def _call(args: Any) -> int:
+    """Run a verb's handler: read verbs are plain functions, write verbs coroutines."""
+    outcome = args.handler(args)
+    return outcome if isinstance(outcome, int) else await outcome
 
 
 async def _run(home: Path, argv: list[str], *, capture: bool = False) -> str:
@@ -32,11 +39,11 @@ async def _run(home: Path, argv: list[str], *, capture: bool = False) -> str:
         args.json = True
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
-            code = await args.handler(args)
+            code = await _call(args)
         created: str = json.loads(buffer.getvalue())["id"]
         print(created)
     else:
-        code = await args.handler(args)
+        code = await _call(args)
         created = ""
     if code != 0:
         raise CliError(f"demo step failed: {shlex.join(shown)}", code)

@@ -46,6 +46,18 @@ from uuid import UUID
 import aiosqlite
 
 from careerlog.client.device import Clock, SystemClock, local_zone_name, new_device_id
+from careerlog.client.home import (
+    DB_NAME,
+    MAX_KEY,
+    MIN_KEY,
+    Key,
+    RejectedEvent,
+    Retraction,
+    StoreError,
+    decode_snapshot,
+    retraction_from_row,
+    usable,
+)
 from careerlog.client.store_schema import MIGRATIONS, own_device_triggers
 from careerlog.shared import hlc as hlc_clock
 from careerlog.shared.codec import decode_event, encode_event
@@ -54,7 +66,6 @@ from careerlog.shared.ids import record_id, uuid7
 from careerlog.shared.projections import (
     CareerState,
     apply,
-    decode_state,
     encode_state,
     fold,
     new_state,
@@ -70,8 +81,6 @@ __all__ = [
     "StoreError",
 ]
 
-DB_NAME = "careerlog.db"
-
 #: Fewest events between snapshots. Bounds the work of opening the store and of
 #: a time-travel query (the events folded after the nearest snapshot).
 SNAPSHOT_EVERY = 1000
@@ -83,9 +92,8 @@ PAGE_SIZE = 8192
 
 _FETCH = 2000
 
-Key = tuple[int, str, int]
-_MIN_KEY: Key = (-1, "", 0)
-_MAX_KEY: Key = ((1 << 63) - 1, "", 0)
+_MIN_KEY = MIN_KEY
+_MAX_KEY = MAX_KEY
 
 
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
@@ -99,30 +107,13 @@ class _StaleSequence(Exception):
     """Another process appended this device's next event first."""
 
 
-class StoreError(Exception):
-    """The store cannot be used (missing home, corrupt or newer database)."""
-
-
 @dataclass(frozen=True, slots=True)
 class ImportResult:
     added: int
     duplicates: int
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedEvent:
-    id: UUID
-    dseq: int
-    code: str
-    reason: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _Retraction:
-    key: Key
-    target: UUID
-    target_key: Key | None
+_Retraction = Retraction
 
 
 def _key(event: Event) -> Key:
@@ -229,10 +220,7 @@ class LocalStore:
             "FROM retractions"
         ) as cursor:
             async for row in cursor:
-                target_key = (row[4], row[5], row[6]) if row[4] is not None else None
-                self._retractions.append(
-                    _Retraction((row[0], row[1], row[2]), UUID(bytes=row[3]), target_key)
-                )
+                self._retractions.append(retraction_from_row(row))  # type: ignore[arg-type]
         self._retractions.sort(key=lambda r: r.key)
         last = await self._last_key()
         self.state = await self._state_at(last) if last is not None else new_state()
@@ -291,11 +279,7 @@ class LocalStore:
     # --- folding -------------------------------------------------------------------
 
     def _usable(self, snapshot: Key, upto: Key) -> bool:
-        """May the fold of events <= upto start from a snapshot at ``snapshot``?"""
-        for r in self._retractions:
-            if snapshot < r.key <= upto and r.target_key is not None and r.target_key <= snapshot:
-                return False
-        return True
+        return usable(snapshot, upto, self._retractions)
 
     async def _best_snapshot(self, upto: Key) -> tuple[Key, CareerState]:
         async with self._db.execute(
@@ -309,7 +293,7 @@ class LocalStore:
                 body = await self._scalar(
                     "SELECT body FROM snapshots WHERE hlc = ? AND device = ? AND dseq = ?", *key
                 )
-                return key, decode_state(zlib.decompress(body))
+                return key, decode_snapshot(body)
         return _MIN_KEY, new_state()
 
     async def _bodies(self, after: Key, upto: Key) -> AsyncIterator[bytes]:
