@@ -228,13 +228,14 @@ def _day_offset(name: str, ordinal: int) -> timedelta | None:
 
 
 _DAY = timedelta(days=1)
-_NO_TIME = time()
+_MIDNIGHT = time()
 
-#: The day the last event that missed it fell on, as ``(tz, lo, hi, day, week)``:
-#: every UTC instant in ``[lo, hi)`` is on ``day`` (ISO week ``week``) in zone
-#: ``tz``. A heavy user logs many events a day, so most events are on the day of
-#: the one before and two comparisons replace the conversion. One tuple, swapped
-#: whole, so a reader never sees half of one entry and half of the next.
+#: The last day worked out, as ``(tz, lo, hi, day, week)``: every UTC instant
+#: in ``[lo, hi)`` is on ``day`` (of ISO week ``week``) in zone ``tz``. Events
+#: come in recording order and a heavy user logs many a day, so most events are
+#: on the day of the one before, and two comparisons replace the conversion
+#: and the week lookup. One tuple, replaced whole: a reader never sees half of
+#: one entry and half of another.
 _last_day: tuple[str, datetime, datetime, date, str] = (
     "",
     datetime.min.replace(tzinfo=UTC),
@@ -248,14 +249,19 @@ def _day(event: EventBase) -> date:
     """The calendar day it happened where the person was (the event's own zone)."""
     at = event.occurred_at
     tz, lo, hi, day, _ = _last_day
-    # ``at.tzinfo is UTC`` first: a naive ``at`` cannot be compared with lo and hi.
+    # ``at.tzinfo is UTC`` first: a naive ``at`` cannot be compared with lo and
+    # hi (and another zone's is converted in ``_new_day``, as it always was).
     if at.tzinfo is UTC and lo <= at < hi and event.tz == tz:
         return day
     return _new_day(event)[3]
 
 
 def _new_day(event: EventBase) -> tuple[str, datetime, datetime, date, str]:
-    """Work out the day of ``event`` and remember it in ``_last_day``."""
+    """The ``_last_day`` entry for ``event``, worked out and remembered.
+
+    On a transition day, or at the ends of the calendar, it is not remembered
+    (and its span is empty).
+    """
     global _last_day
     at = event.occurred_at
     if at.tzinfo is not UTC:
@@ -278,13 +284,13 @@ def _new_day(event: EventBase) -> tuple[str, datetime, datetime, date, str]:
     try:
         # The instants of this UTC day that are on ``day`` in the zone: the
         # offset holds all UTC day long, so all of them convert to ``day``.
-        midnight = datetime.combine(at.date(), _NO_TIME, tzinfo=UTC)
-        local_midnight = datetime.combine(day, _NO_TIME, tzinfo=UTC) - offset
+        midnight = datetime.combine(at.date(), _MIDNIGHT, tzinfo=UTC)
+        local_midnight = datetime.combine(day, _MIDNIGHT, tzinfo=UTC) - offset
         lo = max(midnight, local_midnight)
         hi = min(midnight + _DAY, local_midnight + _DAY)
         entry = _last_day = (name, lo, hi, day, entry[4])
     except OverflowError:
-        pass  # at the ends of the calendar: not remembered
+        pass  # next to date.min or date.max
     return entry
 
 
@@ -413,7 +419,7 @@ def _cadence(state: CareerState, e: ReviewCadenceSet) -> None:
 
 
 # The two handlers below fold most events of a heavy user's log, so they inline
-# ``_day`` and ``_touch`` (a call costs as much as the work they do).
+# ``_day`` and ``_touch``: the calls cost as much as the work they do.
 
 
 def _activity(state: CareerState, e: ActivityLogged) -> None:
