@@ -77,7 +77,7 @@ def test_canonical_key_orders_by_hlc_then_device_then_dseq() -> None:
     [
         (lambda raw: raw.update(type="GoalInvented"), "unknown event type"),
         (lambda raw: raw.update(title=""), "invalid GoalSet"),
-        (lambda raw: raw.update(goal_id="NOT-AN-ID"), "invalid GoalSet"),
+        (lambda raw: raw.update(goal_id="x" * 33), "invalid GoalSet"),
         (lambda raw: raw.pop("device"), "invalid GoalSet"),
         (lambda raw: raw.update(dseq=0), "invalid GoalSet"),
     ],

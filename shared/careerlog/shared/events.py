@@ -79,7 +79,10 @@ __all__ = [
 
 # --- constrained scalars -----------------------------------------------------
 
-RecordId = Annotated[str, Meta(pattern=r"^[0-9a-z]{12}$")]
+#: Minted as 12 lowercase Crockford base32 characters (careerlog.shared.ids).
+#: Only the length is checked on decode: a regex per id field would cost more
+#: than the rest of decoding an event, and an id is an opaque key.
+RecordId = Annotated[str, Meta(min_length=1, max_length=32)]
 Title = Annotated[str, Meta(min_length=1, max_length=300)]
 Text = Annotated[str, Meta(max_length=10_000)]
 ShortText = Annotated[str, Meta(max_length=300)]
