@@ -306,6 +306,14 @@ async def test_two_processes_on_one_home_never_reuse_a_sequence_number(
         events = await first.events()
         assert sorted(e.dseq for e in events) == [1, 2, 3]
         assert second.state.goals[goal].last_value == 1
+        # Another device's events arriving through ``second`` (a sync daemon)
+        # are in ``first``'s state as soon as it records again.
+        async with await LocalStore.open(tmp_path / "other", clock=StepClock(seed="o")) as other:
+            foreign = await _goal(other, "Learn Rust")
+            await second.import_events(await other.events())
+        await first.record(partial(commands.log_activity, text="after the sync"))
+        assert foreign in first.state.goals
+        assert encode_state(first.state) == encode_state(fold(await first.events()))
     finally:
         await first.close()
         await second.close()

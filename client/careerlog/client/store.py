@@ -98,6 +98,10 @@ _MAX_KEY = MAX_KEY
 
 
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
+_INSERT_EVENT_IF_UNCHANGED = (
+    "INSERT INTO events (hlc, device, dseq, body) SELECT ?, ?, ?, ? "
+    "WHERE (SELECT data_version FROM pragma_data_version()) = ?"
+)
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
 #: HLC runs ahead only after receiving events from a faster clock).
@@ -417,12 +421,16 @@ class LocalStore:
 
     async def _record_once(self, build: Callable[[CareerState, Envelope], Event]) -> Event:
         async with self._lock:
-            if await self._scalar("PRAGMA data_version") != self._data_version:
-                # Another process committed since we looked: validate the
-                # command against the log as it is now.
-                await self._load()
             env = self._envelope()
-            event = build(self.state, env)
+            try:
+                event = build(self.state, env)
+            except Exception:
+                # Refused, perhaps only because another process changed the
+                # log since we loaded it: judge it again on the log as it is.
+                if await self._scalar("PRAGMA data_version") != self._data_version:
+                    await self._reload()
+                    raise _StaleSequence from None
+                raise
             if (event.device, event.dseq, event.hlc) != (env.device, env.dseq, env.hlc):
                 raise ValueError("a command must keep the envelope it was given")
             body = encode_event(event)
@@ -434,12 +442,22 @@ class LocalStore:
             self._since_snapshot += 1
             try:
                 if retraction is None and not self._snapshot_due():
-                    # The common case: one statement is one commit; triggers
-                    # queue it for sync and check the device sequence.
-                    await self._db.execute(_INSERT_EVENT, row)
+                    # The common case: one statement is one commit. It inserts
+                    # nothing if another process committed since we loaded
+                    # (``data_version`` moved): the command must then be
+                    # validated again against the log as it is now.
+                    async with self._db.execute(
+                        _INSERT_EVENT_IF_UNCHANGED, (*row, self._data_version)
+                    ) as cursor:
+                        inserted = cursor.rowcount
+                    if inserted != 1:
+                        raise _StaleSequence
                     state = apply(self.state, event)
                 else:
                     state = await self._record_in_transaction(event, row, retraction)
+            except _StaleSequence:
+                await self._reload()
+                raise
             except sqlite3.IntegrityError as exc:
                 await self._reload()
                 if "stale device sequence" in str(exc):
@@ -460,6 +478,8 @@ class LocalStore:
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
         try:
+            if await self._scalar("PRAGMA data_version") != self._data_version:
+                raise _StaleSequence
             await db.execute(_INSERT_EVENT, row)
             if retraction is not None:
                 self._retractions.append(await self._insert_retraction(event, retraction))
