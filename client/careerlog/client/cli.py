@@ -122,22 +122,15 @@ def _print_json(value: Any) -> None:
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from careerlog.client.tables import Console
 
-    if os.environ.get("NO_COLOR"):
-        # no-color.org asks only for no colour; people who set it want plain
-        # text, so drop bold and italics too.
-        return Console(highlight=False, soft_wrap=False, color_system=None)
-    return Console(highlight=False, soft_wrap=False)
+    return Console()
 
 
-def _table(title: str | None, columns: Sequence[str]) -> Any:
-    from rich.table import Table
+def _table(title: str | None, columns: Sequence[str], no_wrap: Sequence[str] = ()) -> Any:
+    from careerlog.client.tables import Table
 
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        table.add_column(column)
-    return table
+    return Table(title, columns, no_wrap=no_wrap)
 
 
 def _short(record_id: str | None) -> str:
@@ -156,7 +149,7 @@ def _prefix_width(hex_ids: Sequence[str], minimum: int = 8) -> int:
     return width
 
 
-def _bar(percent: float, width: int = 20) -> str:
+def _bar(percent: float, width: int = 12) -> str:
     filled = round(percent / 100 * width)
     return "█" * filled + "·" * (width - filled)
 
@@ -637,7 +630,11 @@ def status(args: argparse.Namespace) -> int:
         _print_json({"summary": info, "goals": goals, "sync": sync, "device": device})
         return EXIT_OK
     console = _console()
-    table = _table("Goals", ["id", "goal", "status", "progress", "", "expected", "due", "next"])
+    table = _table(
+        "Goals",
+        ["id", "goal", "status", "progress", "", "expected", "due", "next"],
+        no_wrap=["id", "status", "progress", "", "expected", "due"],
+    )
     for g in goals:
         verdict = g.verdict or g.status
         style = _VERDICT_STYLE.get(verdict, "dim")
@@ -695,7 +692,7 @@ def history(args: argparse.Namespace) -> int:
         f" (originally {view.original_due_on}) · {view.revisions} revisions,"
         f" {view.reschedules} reschedules, {view.slip_days:+d} days slip"
     )
-    table = _table(None, ["occurred", "change", "reason", "why"])
+    table = _table(None, ["occurred", "change", "reason", "why"], no_wrap=["occurred", "reason"])
     for entry in view.entries:
         if entry.kind == "revised":
             change = "; ".join(f"{c.field}: {c.before!r} → {c.after!r}" for c in entry.changes)
@@ -759,7 +756,11 @@ async def timeline(args: argparse.Namespace) -> int:
         heading = f"Plan as it stood on {as_of.date()} (recorded by then)"
     elif occurred_by is not None:
         heading = f"What had happened by {occurred_by.date()}"
-    table = _table(heading, ["id", "goal", "status", "target", "due", "milestones"])
+    table = _table(
+        heading,
+        ["id", "goal", "status", "target", "due", "milestones"],
+        no_wrap=["id", "status", "due"],
+    )
     for g in plan.goals:
         milestones = ", ".join(m.title + (" ✓" if m.reached_on else "") for m in g.milestones)
         table.add_row(
@@ -771,10 +772,14 @@ async def timeline(args: argparse.Namespace) -> int:
             milestones,
         )
     console.print(table)
-    log_table = _table("Timeline", ["occurred", "recorded", "event", "what"])
+    log_table = _table(
+        "Timeline",
+        ["occurred", "recorded", "event", "what"],
+        no_wrap=["occurred", "recorded", "event"],
+    )
     width = _prefix_width([entry.event_id.replace("-", "") for entry in entries])
     for entry in entries:
-        what = entry.summary + (" [dim](retracted)[/]" if entry.retracted else "")
+        what = entry.summary + (" (retracted)" if entry.retracted else "")
         log_table.add_row(
             entry.occurred_at.astimezone().strftime("%Y-%m-%d"),
             entry.recorded_at.astimezone().strftime("%Y-%m-%d %H:%M"),
@@ -797,7 +802,11 @@ def agenda(args: argparse.Namespace) -> int:
     if not items:
         console.print(f"Nothing due in the next {args.days} days.")
         return EXIT_OK
-    table = _table(f"Agenda (next {args.days} days)", ["due", "when", "kind", "what", "id"])
+    table = _table(
+        f"Agenda (next {args.days} days)",
+        ["due", "when", "kind", "what", "id"],
+        no_wrap=["due", "when", "kind", "id"],
+    )
     for item in items:
         when = (
             f"{-item.days} d overdue"
