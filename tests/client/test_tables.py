@@ -42,8 +42,8 @@ def test_tables_fit_the_width_by_wrapping_only_the_flexible_columns(
     lines = table.render(console).splitlines()
     assert lines[0] == "Goals"
     assert all(len(line) <= 40 for line in lines)
-    assert "abcdefghijkl" in lines[3]
-    body = " ".join(line.split("│")[2].strip() for line in lines[3:-1])
+    assert "abcdefghijkl" in lines[4]
+    body = " ".join(line.split("│")[2].strip() for line in lines[4:-1])
     assert body == "a rather long goal title that must wrap somewhere"
 
 
