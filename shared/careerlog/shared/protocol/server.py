@@ -1,0 +1,481 @@
+"""The server side of one sync connection, as a sans-I/O state machine.
+
+Rules of this module (the state machine in one place):
+
+    AWAIT_HELLO --Hello ok--> OPEN --error / close / revoke--> CLOSED
+    AWAIT_HELLO --anything else, or timeout--> CLOSED
+
+- In OPEN two independent flows run on the connection:
+  push:  Push -> Append -> (appended -> PushResult | gap -> Gap); at most one
+         Push outstanding, a second one before its answer is a protocol error.
+  pull:  cursor < head -> Read -> read_done -> Events -> Ack -> Read ...; at
+         most one page in flight and at most one read pending, so the server
+         never buffers a backlog: a woken connection reads from its cursor.
+- The session judges every pushed event (envelope, device, type, schema,
+  clock skew, size) and passes rejected ones on with their code: the store
+  records them so their ``dseq`` slot is filled and the device's queue never
+  wedges on one bad event. Whether an event is new, a duplicate or leaves a
+  gap is the store's call, under its per-user lock.
+- Any protocol violation ends the connection with ``Error`` then ``Close``,
+  never an exception; other connections are not disturbed. Methods the
+  adapter calls in the wrong order (``appended`` with nothing pending) raise,
+  since that is a bug in the adapter, not in the peer.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, TypeAlias
+
+import msgspec
+from msgspec import Meta
+
+from careerlog.shared import hlc
+from careerlog.shared.codec import EventDecodeError, decode_event
+from careerlog.shared.events import CURRENT_VERSIONS, Event
+from careerlog.shared.protocol import codes
+from careerlog.shared.protocol.actions import Close, Send
+from careerlog.shared.protocol.frames import ProtocolError, decode_client_frame
+from careerlog.shared.protocol.limits import DEFAULT_LIMITS, Limits
+from careerlog.shared.protocol.messages import (
+    PROTOCOL_VERSION,
+    SUPPORTED_PROTOCOLS,
+    Ack,
+    ClientMessage,
+    Error,
+    Events,
+    Gap,
+    Hello,
+    Item,
+    Ping,
+    Pong,
+    Push,
+    PushResult,
+    Reset,
+    Result,
+    Welcome,
+)
+
+__all__ = [
+    "Append",
+    "IncomingEvent",
+    "Read",
+    "Rejection",
+    "ServerAction",
+    "ServerSession",
+    "ServerState",
+]
+
+#: Bytes of an ``Events`` frame besides its event bytes: the tag, the head
+#: and, per item, its map header, keys and ``pos``. Generous on purpose.
+_PAGE_OVERHEAD = 64
+_ITEM_OVERHEAD = 32
+
+
+class ServerState(enum.Enum):
+    AWAIT_HELLO = "await_hello"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Rejection(msgspec.Struct, frozen=True):
+    """Why an event was refused: a stable code and a reason for people."""
+
+    code: str
+    reason: str
+
+
+class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One pushed event as judged by the session, for the store.
+
+    ``device`` is always the connection's (authenticated) device and
+    ``dseq`` the slot the event takes in that device's sequence, rejected or
+    not. ``body`` is the device's own bytes; ``event`` the decoded event when
+    it is valid.
+    """
+
+    device: str
+    dseq: int
+    hlc: int
+    type: str
+    body: bytes
+    event: Event | None = None
+    rejected: Rejection | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """Append ``events`` for the connection's device in one transaction.
+
+    Then call ``session.appended(results, head)`` (one ``Result`` per event,
+    in order; ``head`` the user's head after the commit) or, if the first new
+    event's ``dseq`` is not the device's high-water mark + 1,
+    ``session.gap(batch, expected)`` without storing anything.
+    """
+
+    batch: int
+    events: list[IncomingEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Read at most ``limit`` events with ``pos > after``, in ``pos`` order.
+
+    Then call ``session.read_done([(pos, body), ...], head)``.
+    """
+
+    after: int
+    limit: int
+
+
+ServerAction: TypeAlias = Send | Close | Append | Read
+
+
+class _Envelope(msgspec.Struct):
+    """The envelope fields of an event, read leniently to judge a bad one."""
+
+    type: str
+    device: str
+    dseq: Annotated[int, Meta(ge=1)]
+    hlc: Annotated[int, Meta(ge=0)]
+    v: int = 1
+
+
+_envelope_decoder: msgspec.msgpack.Decoder[_Envelope] = msgspec.msgpack.Decoder(_Envelope)
+
+
+class ServerSession:
+    """One authenticated device's connection.
+
+    ``head`` is the user's head and ``device_head`` the device's highest
+    stored ``dseq``, both read from the store when the connection opens.
+    """
+
+    def __init__(
+        self,
+        device: str,
+        epoch: str,
+        head: int,
+        device_head: int,
+        now_ms: int,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.device = device
+        self.epoch = epoch
+        self.head = head
+        self.device_head = device_head
+        self.limits = limits
+        self.state = ServerState.AWAIT_HELLO
+        #: Highest ``pos`` the client has acknowledged (or claimed in Hello).
+        self.cursor = 0
+        self._opened_ms = now_ms
+        self._last_received_ms = now_ms
+        self._tokens = float(limits.frame_burst)
+        self._refilled_ms = now_ms
+        self._pending_push: tuple[int, list[IncomingEvent]] | None = None
+        self._read_pending = False
+        self._page_last: int | None = None
+        self._ping: tuple[int, int] | None = None  # (nonce, sent at)
+        self._next_nonce = 1
+
+    # --- input from the client ----------------------------------------------------
+
+    def receive_frame(self, data: bytes, now_ms: int) -> list[ServerAction]:
+        """Handle one binary frame from the client."""
+        if self.state is ServerState.CLOSED:
+            return []
+        try:
+            message = decode_client_frame(data, self.limits.max_frame_bytes)
+        except ProtocolError as exc:
+            return self._fail(exc.code, exc.message)
+        return self.receive(message, now_ms)
+
+    def receive_text(self) -> list[ServerAction]:
+        """Handle a text frame: the protocol only speaks binary."""
+        if self.state is ServerState.CLOSED:
+            return []
+        return self._fail(codes.MALFORMED_FRAME, "text frames are not allowed; send binary")
+
+    def receive(self, message: ClientMessage, now_ms: int) -> list[ServerAction]:
+        """Handle one decoded client message."""
+        if self.state is ServerState.CLOSED:
+            return []
+        if not self._take_token(now_ms):
+            return self._fail(codes.RATE_LIMITED, "too many frames; slow down")
+        self._last_received_ms = now_ms
+        self._ping = None  # any frame proves the peer is alive
+        try:
+            if self.state is ServerState.AWAIT_HELLO:
+                if isinstance(message, Hello):
+                    return self._hello(message, now_ms)
+                raise ProtocolError(codes.UNEXPECTED_MESSAGE, "the first message must be hello")
+            match message:
+                case Push():
+                    return self._push(message, now_ms)
+                case Ack(cursor=cursor):
+                    return self._ack(cursor)
+                case Ping(nonce=nonce):
+                    return [Send(Pong(nonce=nonce))]
+                case Pong():
+                    return []
+                case Hello():
+                    raise ProtocolError(codes.UNEXPECTED_MESSAGE, "hello was already received")
+        except ProtocolError as exc:
+            return self._fail(exc.code, exc.message)
+        raise AssertionError(f"unhandled message {message!r}")  # pragma: no cover
+
+    def _hello(self, hello: Hello, now_ms: int) -> list[ServerAction]:
+        if hello.protocol not in SUPPORTED_PROTOCOLS:
+            raise ProtocolError(
+                codes.UNSUPPORTED_PROTOCOL,
+                f"protocol {hello.protocol} is not supported; this server speaks "
+                f"{sorted(SUPPORTED_PROTOCOLS)}",
+            )
+        if hello.device != self.device:
+            raise ProtocolError(
+                codes.WRONG_DEVICE,
+                f"hello names device {hello.device!r} but the token is for {self.device!r}",
+            )
+        if hello.cursor < 0:
+            raise ProtocolError(codes.MALFORMED_FRAME, "cursor must be >= 0")
+        actions: list[ServerAction] = []
+        fresh = hello.epoch is None and hello.cursor == 0
+        if (hello.epoch != self.epoch and not fresh) or hello.cursor > self.head:
+            # Another life of this server (wiped, restored, or the client's
+            # cursor is beyond anything stored): the client starts over.
+            actions.append(Send(Reset(epoch=self.epoch)))
+            self.cursor = 0
+        else:
+            self.cursor = hello.cursor
+        self.state = ServerState.OPEN
+        actions.append(
+            Send(
+                Welcome(
+                    protocol=PROTOCOL_VERSION,
+                    server_time_ms=now_ms,
+                    epoch=self.epoch,
+                    head=self.head,
+                    device_head=self.device_head,
+                    max_frame_bytes=self.limits.max_frame_bytes,
+                    max_batch=self.limits.max_batch,
+                    max_event_bytes=self.limits.max_event_bytes,
+                    ping_interval_ms=self.limits.ping_interval_ms,
+                )
+            )
+        )
+        actions.extend(self._maybe_read())
+        return actions
+
+    def _push(self, push: Push, now_ms: int) -> list[ServerAction]:
+        if self._pending_push is not None:
+            raise ProtocolError(
+                codes.UNEXPECTED_MESSAGE, "push before the previous push was answered"
+            )
+        if len(push.events) > self.limits.max_batch:
+            raise ProtocolError(
+                codes.BATCH_TOO_LARGE,
+                f"{len(push.events)} events in one push; the limit is {self.limits.max_batch}",
+            )
+        if not push.events:
+            return [Send(PushResult(batch=push.batch, results=[]))]
+        incoming = [self._judge(bytes(raw), index, now_ms) for index, raw in enumerate(push.events)]
+        for before, after in itertools.pairwise(incoming):
+            if after.dseq != before.dseq + 1:
+                # A hole inside the batch: nothing is stored, the client resends.
+                return [
+                    Send(Gap(batch=push.batch, device=self.device, expected=self.device_head + 1))
+                ]
+        self._pending_push = (push.batch, incoming)
+        return [Append(batch=push.batch, events=incoming)]
+
+    def _judge(self, body: bytes, index: int, now_ms: int) -> IncomingEvent:
+        try:
+            envelope = _envelope_decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            # Without a dseq the event has no slot to be recorded in.
+            raise ProtocolError(
+                codes.MALFORMED_FRAME, f"event {index} has no readable envelope: {exc}"
+            ) from None
+        event: Event | None = None
+        rejected: Rejection | None = None
+        limit = self.limits.max_event_bytes
+        if len(body) > limit:
+            rejected = Rejection(codes.EVENT_TOO_LARGE, f"{len(body)} bytes; the limit is {limit}")
+        elif envelope.device != self.device:
+            rejected = Rejection(
+                codes.WRONG_DEVICE,
+                f"event of device {envelope.device!r} pushed by {self.device!r}",
+            )
+        elif envelope.type not in CURRENT_VERSIONS:
+            rejected = Rejection(codes.UNKNOWN_EVENT_TYPE, f"unknown event type {envelope.type!r}")
+        elif envelope.v > CURRENT_VERSIONS[envelope.type]:
+            rejected = Rejection(
+                codes.UNSUPPORTED_EVENT_VERSION,
+                f"{envelope.type} v{envelope.v} is newer than this server understands "
+                f"(v{CURRENT_VERSIONS[envelope.type]})",
+            )
+        else:
+            try:
+                event = decode_event(body)
+            except EventDecodeError as exc:
+                rejected = Rejection(codes.INVALID_EVENT, str(exc))
+            else:
+                ahead = hlc.wall_ms(event.hlc) - now_ms
+                if ahead > self.limits.max_clock_skew_ms:
+                    rejected = Rejection(
+                        codes.CLOCK_SKEW,
+                        f"recorded {ahead} ms ahead of the server clock; "
+                        f"the limit is {self.limits.max_clock_skew_ms} ms",
+                    )
+                    event = None
+        return IncomingEvent(
+            device=self.device,
+            dseq=envelope.dseq,
+            hlc=envelope.hlc,
+            type=envelope.type,
+            body=body,
+            event=event,
+            rejected=rejected,
+        )
+
+    def _ack(self, cursor: int) -> list[ServerAction]:
+        if self._page_last is None or cursor != self._page_last:
+            raise ProtocolError(
+                codes.UNEXPECTED_MESSAGE,
+                f"ack {cursor} does not match the page in flight ({self._page_last})",
+            )
+        self.cursor = cursor
+        self._page_last = None
+        return self._maybe_read()
+
+    # --- results from the adapter ------------------------------------------------------
+
+    def appended(self, results: Sequence[Result], head: int) -> list[ServerAction]:
+        """The store committed the pending ``Append``; ``head`` is the user's head now."""
+        if self._pending_push is None:
+            raise RuntimeError("appended() without a pending Append")
+        batch, incoming = self._pending_push
+        if len(results) != len(incoming):
+            raise ValueError(f"{len(results)} results for {len(incoming)} events")
+        self._pending_push = None
+        self.device_head = max(self.device_head, incoming[-1].dseq)
+        self.head = max(self.head, head)
+        if self.state is ServerState.CLOSED:
+            return []
+        return [Send(PushResult(batch=batch, results=list(results))), *self._maybe_read()]
+
+    def gap(self, batch: int, expected: int) -> list[ServerAction]:
+        """The store refused the pending ``Append``: the device must resend from ``expected``."""
+        if self._pending_push is None or self._pending_push[0] != batch:
+            raise RuntimeError("gap() without a matching pending Append")
+        self._pending_push = None
+        self.device_head = expected - 1
+        if self.state is ServerState.CLOSED:
+            return []
+        return [Send(Gap(batch=batch, device=self.device, expected=expected))]
+
+    def read_done(self, items: Sequence[tuple[int, bytes]], head: int) -> list[ServerAction]:
+        """The store answered the pending ``Read`` with ``(pos, body)`` pairs."""
+        if not self._read_pending:
+            raise RuntimeError("read_done() without a pending Read")
+        self._read_pending = False
+        self.head = max(self.head, head)
+        if self.state is not ServerState.OPEN:
+            return []
+        page: list[Item] = []
+        budget = self.limits.max_frame_bytes - _PAGE_OVERHEAD
+        last = self.cursor
+        for pos, body in items:
+            if pos <= last:
+                continue  # never resend what the cursor already covers
+            budget -= len(body) + _ITEM_OVERHEAD
+            if page and budget < 0:
+                break  # the rest comes in the next page, read again from the cursor
+            page.append(Item(pos=pos, event=msgspec.Raw(body)))
+            last = pos
+        if not page:
+            return []  # nothing new after all; the next wake-up reads again
+        self._page_last = last
+        return [Send(Events(items=page, head=max(self.head, last)))]
+
+    def woken(self, head: int) -> list[ServerAction]:
+        """Fan-out: the user's head moved to ``head``."""
+        self.head = max(self.head, head)
+        return self._maybe_read()
+
+    def _maybe_read(self) -> list[ServerAction]:
+        if (
+            self.state is not ServerState.OPEN
+            or self._read_pending
+            or self._page_last is not None
+            or self.head <= self.cursor
+        ):
+            return []
+        self._read_pending = True
+        return [Read(after=self.cursor, limit=self.limits.page_size)]
+
+    # --- time and the server's own decisions -------------------------------------------
+
+    def tick(self, now_ms: int) -> list[ServerAction]:
+        """Call at least every ``ping_interval_ms / 2``: heartbeat and timeouts."""
+        match self.state:
+            case ServerState.CLOSED:
+                return []
+            case ServerState.AWAIT_HELLO:
+                if now_ms - self._opened_ms >= self.limits.timeout_ms:
+                    return self._fail(codes.TIMEOUT, "no hello in time")
+                return []
+        if self._ping is not None:
+            if now_ms - self._ping[1] >= self.limits.timeout_ms:
+                return self._fail(codes.TIMEOUT, "ping unanswered")
+            return []
+        if now_ms - self._last_received_ms >= self.limits.ping_interval_ms:
+            nonce = self._next_nonce
+            self._next_nonce += 1
+            self._ping = (nonce, now_ms)
+            return [Send(Ping(nonce=nonce))]
+        return []
+
+    def revoke(self) -> list[ServerAction]:
+        """The device's token was revoked: end the connection for good."""
+        return self._fail(codes.REVOKED, "this device's access was revoked")
+
+    def replace(self) -> list[ServerAction]:
+        """A newer connection of the same device took over."""
+        return self._fail(codes.REPLACED, "a newer connection of this device took over")
+
+    def internal_error(self, detail: str = "internal error") -> list[ServerAction]:
+        """The adapter failed (the store raised): close; the client retries later."""
+        return self._fail(codes.INTERNAL, detail)
+
+    def shutdown(self) -> list[ServerAction]:
+        """The server is going away: close with 1001 so the client reconnects soon."""
+        if self.state is ServerState.CLOSED:
+            return []
+        self.state = ServerState.CLOSED
+        return [Close(codes.GOING_AWAY, "server shutting down")]
+
+    def _fail(self, code: str, message: str) -> list[ServerAction]:
+        if self.state is ServerState.CLOSED:
+            return []
+        self.state = ServerState.CLOSED
+        return [Send(Error(code=code, message=message)), Close(codes.close_code(code), code)]
+
+    def _take_token(self, now_ms: int) -> bool:
+        elapsed = max(0, now_ms - self._refilled_ms)
+        self._refilled_ms = now_ms
+        self._tokens = min(
+            float(self.limits.frame_burst),
+            self._tokens + elapsed * self.limits.frames_per_second / 1000,
+        )
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self.state is ServerState.CLOSED

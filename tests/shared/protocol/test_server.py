@@ -1,0 +1,308 @@
+"""ServerSession transitions, one at a time."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from careerlog.shared import hlc
+from careerlog.shared.codec import encode_event
+from careerlog.shared.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Append,
+    Close,
+    Error,
+    Events,
+    Gap,
+    Hello,
+    Limits,
+    Ping,
+    Pong,
+    Push,
+    PushResult,
+    Read,
+    Reset,
+    Result,
+    Send,
+    ServerAction,
+    ServerSession,
+    Welcome,
+    codes,
+)
+from tests.shared.protocol.harness import T0, activity
+
+LIMITS = Limits(
+    max_batch=3, page_size=2, max_event_bytes=2_000, frames_per_second=10, frame_burst=5
+)
+
+
+def hello(**overrides: object) -> Hello:
+    fields: dict[str, object] = {
+        "protocol": PROTOCOL_VERSION,
+        "device": "laptop",
+        "cursor": 0,
+        "epoch": None,
+        "client_time_ms": T0,
+    }
+    fields.update(overrides)
+    return Hello(**fields)  # type: ignore[arg-type]
+
+
+def session(head: int = 0, device_head: int = 0) -> ServerSession:
+    return ServerSession("laptop", "e1", head, device_head, T0, LIMITS)
+
+
+def opened(head: int = 0, device_head: int = 0) -> ServerSession:
+    s = session(head, device_head)
+    s.receive(hello(), T0)
+    return s
+
+
+def sent(actions: list[ServerAction]) -> list[object]:
+    return [a.message for a in actions if isinstance(a, Send)]
+
+
+def error_code(actions: list[ServerAction]) -> str:
+    assert isinstance(actions[-1], Close)
+    (error,) = sent(actions)
+    assert isinstance(error, Error)
+    assert actions[-1].code == codes.close_code(error.code)
+    return error.code
+
+
+def raw(device: str, dseq: int, wall: int = T0) -> msgspec.Raw:
+    return msgspec.Raw(encode_event(activity(device, dseq, hlc.pack(wall))))
+
+
+def test_hello_is_welcomed_with_limits_and_heads() -> None:
+    s = session(head=0, device_head=4)
+    (welcome,) = sent(s.receive(hello(), T0 + 5))
+    assert welcome == Welcome(
+        protocol=PROTOCOL_VERSION,
+        server_time_ms=T0 + 5,
+        epoch="e1",
+        head=0,
+        device_head=4,
+        max_frame_bytes=LIMITS.max_frame_bytes,
+        max_batch=3,
+        max_event_bytes=2_000,
+        ping_interval_ms=LIMITS.ping_interval_ms,
+    )
+
+
+def test_hello_behind_head_starts_a_read_from_the_cursor() -> None:
+    s = session(head=10)
+    actions = s.receive(hello(cursor=4, epoch="e1"), T0)
+    assert actions[-1] == Read(after=4, limit=2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"protocol": 99}, codes.UNSUPPORTED_PROTOCOL),
+        ({"device": "phone"}, codes.WRONG_DEVICE),
+        ({"cursor": -1}, codes.MALFORMED_FRAME),
+    ],
+)
+def test_bad_hello_is_an_error_and_a_close(overrides: dict[str, object], code: str) -> None:
+    s = session()
+    assert error_code(s.receive(hello(**overrides), T0)) == code
+    assert s.closed
+    assert s.receive(hello(), T0) == []  # closed stays closed
+
+
+@pytest.mark.parametrize(
+    ("epoch", "cursor", "head"),
+    [("e0", 3, 10), (None, 3, 10), ("e1", 11, 10)],
+)
+def test_other_epoch_or_cursor_beyond_head_resets(
+    epoch: str | None, cursor: int, head: int
+) -> None:
+    s = session(head=head)
+    actions = s.receive(hello(epoch=epoch, cursor=cursor), T0)
+    assert sent(actions)[0] == Reset(epoch="e1")
+    assert isinstance(sent(actions)[1], Welcome)
+    assert actions[-1] == Read(after=0, limit=2)
+    assert s.cursor == 0
+
+
+def test_anything_before_hello_is_unexpected() -> None:
+    assert error_code(session().receive(Ack(cursor=0), T0)) == codes.UNEXPECTED_MESSAGE
+
+
+def test_second_hello_is_unexpected() -> None:
+    assert error_code(opened().receive(hello(), T0)) == codes.UNEXPECTED_MESSAGE
+
+
+def test_garbage_frame_closes_with_malformed() -> None:
+    assert error_code(opened().receive_frame(b"\xc1", T0)) == codes.MALFORMED_FRAME
+    assert error_code(opened().receive_text()) == codes.MALFORMED_FRAME
+
+
+def test_push_becomes_append_then_push_result() -> None:
+    s = opened()
+    actions = s.receive(Push(batch=1, events=[raw("laptop", 1), raw("laptop", 2)]), T0)
+    (append,) = actions
+    assert isinstance(append, Append)
+    assert [(e.device, e.dseq, e.rejected) for e in append.events] == [
+        ("laptop", 1, None),
+        ("laptop", 2, None),
+    ]
+    assert append.events[0].event is not None
+    results = [Result(status="accepted", pos=1), Result(status="accepted", pos=2)]
+    actions = s.appended(results, head=2)
+    assert sent(actions) == [PushResult(batch=1, results=results)]
+    assert actions[-1] == Read(after=0, limit=2)  # its own events come back as the tail
+    assert s.device_head == 2
+
+
+def test_second_push_before_the_answer_is_unexpected() -> None:
+    s = opened()
+    s.receive(Push(batch=1, events=[raw("laptop", 1)]), T0)
+    assert error_code(s.receive(Push(batch=2, events=[raw("laptop", 2)]), T0)) == (
+        codes.UNEXPECTED_MESSAGE
+    )
+
+
+def test_empty_push_is_answered_at_once() -> None:
+    assert sent(opened().receive(Push(batch=4, events=[]), T0)) == [PushResult(batch=4, results=[])]
+
+
+def test_batch_too_large() -> None:
+    events = [raw("laptop", n) for n in range(1, 5)]
+    assert error_code(opened().receive(Push(batch=1, events=events), T0)) == codes.BATCH_TOO_LARGE
+
+
+def test_store_gap_is_relayed() -> None:
+    s = opened()
+    s.receive(Push(batch=3, events=[raw("laptop", 5)]), T0)
+    assert sent(s.gap(3, expected=2)) == [Gap(batch=3, device="laptop", expected=2)]
+    assert s.device_head == 1
+
+
+def test_hole_inside_a_batch_is_a_gap_without_the_store() -> None:
+    s = opened(device_head=1)
+    actions = s.receive(Push(batch=1, events=[raw("laptop", 2), raw("laptop", 4)]), T0)
+    assert sent(actions) == [Gap(batch=1, device="laptop", expected=2)]
+
+
+def judged(body: bytes, now: int = T0) -> tuple[str | None, int]:
+    s = opened()
+    (append,) = s.receive(Push(batch=1, events=[msgspec.Raw(body)]), now)
+    assert isinstance(append, Append)
+    (incoming,) = append.events
+    assert incoming.device == "laptop"  # always the authenticated device
+    return (incoming.rejected.code if incoming.rejected else None), incoming.dseq
+
+
+def test_event_of_another_device_is_rejected_in_this_devices_slot() -> None:
+    assert judged(bytes(raw("phone", 3))) == (codes.WRONG_DEVICE, 3)
+
+
+def test_event_too_far_ahead_is_clock_skew() -> None:
+    body = bytes(raw("laptop", 1, wall=T0 + LIMITS.max_clock_skew_ms + 1))
+    assert judged(body) == (codes.CLOCK_SKEW, 1)
+    assert judged(bytes(raw("laptop", 1, wall=T0 + LIMITS.max_clock_skew_ms))) == (None, 1)
+
+
+def test_unknown_type_newer_version_invalid_and_oversized() -> None:
+    base = msgspec.msgpack.decode(bytes(raw("laptop", 1)))
+    unknown = msgspec.msgpack.encode({**base, "type": "Teleported"})
+    newer = msgspec.msgpack.encode({**base, "v": 99})
+    invalid = msgspec.msgpack.encode({**base, "text": ""})
+    huge = msgspec.msgpack.encode({**base, "text": "x" * 3_000})
+    assert judged(unknown) == (codes.UNKNOWN_EVENT_TYPE, 1)
+    assert judged(newer) == (codes.UNSUPPORTED_EVENT_VERSION, 1)
+    assert judged(invalid) == (codes.INVALID_EVENT, 1)
+    assert judged(huge) == (codes.EVENT_TOO_LARGE, 1)
+
+
+def test_event_without_an_envelope_makes_the_frame_malformed() -> None:
+    s = opened()
+    actions = s.receive(Push(batch=1, events=[msgspec.Raw(msgspec.msgpack.encode([1]))]), T0)
+    assert error_code(actions) == codes.MALFORMED_FRAME
+
+
+def test_pages_wait_for_the_ack() -> None:
+    s = opened(head=3)
+    assert s.read_done([(1, b"\x80"), (2, b"\x80")], head=3) != []
+    assert s.woken(5) == []  # page in flight: no read, no buffering
+    assert s.receive(Ack(cursor=2), T0) == [Read(after=2, limit=2)]
+    (page,) = sent(s.read_done([(3, b"\x80")], head=5))
+    assert isinstance(page, Events)
+    assert [i.pos for i in page.items] == [3]
+    assert page.head == 5
+
+
+def test_page_is_cut_to_the_frame_limit() -> None:
+    s = ServerSession("laptop", "e1", 3, 0, T0, Limits(max_frame_bytes=300))
+    s.receive(hello(), T0)
+    (page,) = sent(s.read_done([(1, b"\x80" * 150), (2, b"\x80" * 150)], head=2))
+    assert isinstance(page, Events)
+    assert [i.pos for i in page.items] == [1]
+
+
+def test_wrong_ack_is_unexpected() -> None:
+    s = opened(head=2)
+    s.read_done([(1, b"\x80"), (2, b"\x80")], head=2)
+    assert error_code(s.receive(Ack(cursor=1), T0)) == codes.UNEXPECTED_MESSAGE
+
+
+def test_woken_when_idle_reads() -> None:
+    s = opened()
+    assert s.woken(1) == [Read(after=0, limit=2)]
+    assert s.woken(2) == []  # a read is already pending
+
+
+def test_ping_is_answered_and_silence_is_probed_then_timed_out() -> None:
+    s = opened()
+    assert sent(s.receive(Ping(nonce=9), T0)) == [Pong(nonce=9)]
+    assert s.tick(T0 + LIMITS.ping_interval_ms) == [Send(Ping(nonce=1))]
+    assert s.tick(T0 + LIMITS.ping_interval_ms + 1) == []
+    later = T0 + LIMITS.ping_interval_ms + LIMITS.timeout_ms
+    assert error_code(s.tick(later)) == codes.TIMEOUT
+
+
+def test_pong_keeps_the_connection() -> None:
+    s = opened()
+    s.tick(T0 + LIMITS.ping_interval_ms)
+    now = T0 + LIMITS.ping_interval_ms + 10
+    assert s.receive(Pong(nonce=1), now) == []
+    assert s.tick(now + LIMITS.timeout_ms - 1) == []
+
+
+def test_no_hello_in_time() -> None:
+    assert error_code(session().tick(T0 + LIMITS.timeout_ms)) == codes.TIMEOUT
+
+
+def test_flood_is_rate_limited() -> None:
+    s = opened()
+    for _ in range(LIMITS.frame_burst - 1):  # the hello took one token
+        assert sent(s.receive(Ping(nonce=1), T0)) == [Pong(nonce=1)]
+    assert error_code(s.receive(Ping(nonce=1), T0)) == codes.RATE_LIMITED
+
+
+def test_tokens_refill_over_time() -> None:
+    s = opened()
+    for n in range(40):  # 10 frames a second is the sustained rate
+        assert not s.closed
+        s.receive(Ping(nonce=1), T0 + n * 100)
+    assert not s.closed
+
+
+def test_revoke_replace_internal_and_shutdown() -> None:
+    assert error_code(opened().revoke()) == codes.REVOKED
+    assert error_code(opened().replace()) == codes.REPLACED
+    assert error_code(opened().internal_error("db down")) == codes.INTERNAL
+    s = opened()
+    assert s.shutdown() == [Close(codes.GOING_AWAY, "server shutting down")]
+    assert s.revoke() == []
+
+
+def test_adapter_misuse_raises() -> None:
+    s = opened()
+    with pytest.raises(RuntimeError):
+        s.appended([], head=0)
+    with pytest.raises(RuntimeError):
+        s.read_done([], head=0)
