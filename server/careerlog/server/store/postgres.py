@@ -1,0 +1,367 @@
+"""The event store for scale: PostgreSQL through an asyncpg pool, shared by many server nodes.
+
+Rules of this module:
+- ``pos`` is the reason for the per-user lock. A sequence would hand numbers
+  out at INSERT and make them visible at COMMIT, so a reader paging
+  ``pos > cursor`` could pass a number whose transaction commits later and
+  never see that event (es-anchors §1C, sync-anchors §5). Instead an append
+  first locks the user's ``user_heads`` row (``SELECT … FOR UPDATE``), then
+  reads the device's high-water mark, and writes events, rejections, both
+  heads and the NOTIFY in one statement. The next append for the user
+  waits for the row lock, which PostgreSQL releases only after the commit is
+  visible, so ``pos`` order is commit order. Appends of different users never
+  wait for each other.
+- Transactions run at READ COMMITTED (the default) on purpose: after waiting
+  for the row lock, each later statement sees what the previous append
+  committed.
+- NOTIFY ``careerlog_events`` with ``"<user_id>:<head>"`` is sent in the append
+  transaction, so it is delivered only on commit. It is a wake-up: listeners
+  re-read from their cursors; the payload never carries events.
+- ``lock_timeout`` bounds how long an append waits for a user's lock (a stuck
+  transaction fails appends with an error the device retries, never a skip);
+  ``idle_in_transaction_session_timeout`` ends a transaction a crashed caller
+  left open, which would otherwise hold the user's lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from careerlog.server.store.base import (
+    AppendResult,
+    DeviceExists,
+    DeviceRecord,
+    EventStore,
+    Incoming,
+    Stored,
+    StoreError,
+    UnknownUser,
+    UserExists,
+)
+from careerlog.server.store.batch import earlier_result, plan_batch
+from careerlog.server.store.schema import POSTGRES_MIGRATIONS, check_not_newer
+
+__all__ = ["NOTIFY_CHANNEL", "PostgresStore"]
+
+#: The channel an append notifies with ``"<user_id>:<head>"`` after it commits.
+NOTIFY_CHANNEL = "careerlog_events"
+
+#: Advisory lock key held while migrating, so nodes starting together migrate once.
+MIGRATION_LOCK = 0x6361_7265_6572_6C67  # "careerlg"
+
+SERVER_SETTINGS = {
+    "application_name": "careerlog",
+    "lock_timeout": "10s",
+    "idle_in_transaction_session_timeout": "60s",
+}
+
+_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
+# One round trip writes the whole batch. Data-modifying CTEs all run whether or
+# not the outer query reads them; empty arrays make their INSERTs no-ops.
+_WRITE_BATCH = f"""
+WITH stored AS (
+    INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)
+    SELECT $1, e.pos, $2, e.dseq, e.hlc, e.body, $3
+      FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[]) AS e(pos, dseq, hlc, body)
+), refused AS (
+    INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms)
+    SELECT $1, $2, r.dseq, r.code, r.reason, $3
+      FROM unnest($8::bigint[], $9::text[], $10::text[]) AS r(dseq, code, reason)
+), device_head AS (
+    INSERT INTO device_heads (user_id, device, last_dseq) VALUES ($1, $2, $11)
+    ON CONFLICT (user_id, device) DO UPDATE SET last_dseq = EXCLUDED.last_dseq
+), user_head AS (
+    UPDATE user_heads SET head = $12 WHERE user_id = $1 AND head <> $12
+)
+SELECT pg_notify('{NOTIFY_CHANNEL}', $13) WHERE $14::boolean
+"""
+
+
+class PostgresStore(EventStore):
+    """The :class:`EventStore` on PostgreSQL. Open with :meth:`open`."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._epoch: str | None = None
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:
+        """Connect a pool to ``dsn``; does not migrate."""
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, server_settings=SERVER_SETTINGS
+        )
+        store = cls(pool)
+        try:
+            await store._load_epoch()
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    # -- lifecycle --------------------------------------------------------
+
+    @property
+    def epoch(self) -> str:
+        if self._epoch is None:
+            raise StoreError("the store is not migrated yet: run migrate()")
+        return self._epoch
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self._transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version integer PRIMARY KEY, applied_ms bigint NOT NULL)"
+            )
+            current = int(
+                await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+            )
+            check_not_newer(current, len(POSTGRES_MIGRATIONS))
+            for version, statements in enumerate(POSTGRES_MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    f"INSERT INTO schema_version (version, applied_ms) VALUES ($1, {_NOW_MS})",
+                    version,
+                )
+                applied.append(version)
+        await self._load_epoch()
+        return applied
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _load_epoch(self) -> None:
+        async with self._pool.acquire() as conn:
+            try:
+                current = int(
+                    await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+                )
+            except asyncpg.UndefinedTableError:  # a new database
+                return
+            check_not_newer(current, len(POSTGRES_MIGRATIONS))
+            if current:
+                self._epoch = str(await conn.fetchval("SELECT value FROM meta WHERE key = 'epoch'"))
+
+    # -- the log ----------------------------------------------------------
+
+    async def append(
+        self, user_id: int, device: str, events: Sequence[Incoming], received_ms: int
+    ) -> tuple[list[AppendResult], int]:
+        async with self._transaction() as conn:
+            # The row lock on user_heads is the per-user append lock.
+            head = await conn.fetchval(
+                "SELECT head FROM user_heads WHERE user_id = $1 FOR UPDATE", user_id
+            )
+            if head is None:
+                raise UnknownUser(user_id)
+            # A separate statement, not a join in the locking one: after waiting
+            # for the lock, PostgreSQL re-reads only the locked row and would
+            # give a joined device_heads row as of before the wait, so two
+            # sessions of one device could both store the same dseq. A new
+            # statement takes a new snapshot, which has the previous commit.
+            last = await conn.fetchval(
+                "SELECT last_dseq FROM device_heads WHERE user_id = $1 AND device = $2",
+                user_id,
+                device,
+            )
+            plan = plan_batch(device, events, int(last or 0))
+            earlier: dict[int, AppendResult] = {}
+            if plan.stale_range is not None:
+                rows = await conn.fetch(
+                    """SELECT dseq, pos, NULL::text, NULL::text FROM events
+                        WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4
+                       UNION ALL
+                       SELECT dseq, NULL::bigint, code, reason FROM rejections
+                        WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4""",
+                    user_id,
+                    device,
+                    *plan.stale_range,
+                )
+                earlier = {int(r[0]): earlier_result(r[1], r[2], r[3]) for r in rows}
+            accepted = plan.accepted
+            new_head = head + len(accepted)
+            if plan.fresh:
+                refused = [
+                    (event.dseq, *event.rejected)
+                    for event in plan.rejected
+                    if event.rejected is not None
+                ]
+                await conn.execute(
+                    _WRITE_BATCH,
+                    user_id,
+                    device,
+                    received_ms,
+                    list(range(head + 1, new_head + 1)),
+                    [event.dseq for event in accepted],
+                    [event.hlc for event in accepted],
+                    [event.body for event in accepted],
+                    [dseq for dseq, _, _ in refused],
+                    [code for _, code, _ in refused],
+                    [reason for _, _, reason in refused],
+                    plan.new_last_dseq,
+                    new_head,
+                    f"{user_id}:{new_head}",
+                    bool(accepted),
+                )
+        return plan.results(head + 1, earlier), new_head
+
+    async def read(self, user_id: int, after: int, limit: int) -> list[Stored]:
+        if limit <= 0:
+            return []
+        rows = await self._pool.fetch(
+            "SELECT pos, device, dseq, body, received_ms FROM events"
+            " WHERE user_id = $1 AND pos > $2 ORDER BY pos LIMIT $3",
+            user_id,
+            after,
+            limit,
+        )
+        return [Stored(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    async def head(self, user_id: int) -> int:
+        head = await self._pool.fetchval("SELECT head FROM user_heads WHERE user_id = $1", user_id)
+        return int(head or 0)
+
+    async def device_head(self, user_id: int, device: str) -> int:
+        last = await self._pool.fetchval(
+            "SELECT last_dseq FROM device_heads WHERE user_id = $1 AND device = $2",
+            user_id,
+            device,
+        )
+        return int(last or 0)
+
+    # -- accounts ---------------------------------------------------------
+
+    async def create_user(self, name: str) -> int:
+        try:
+            async with self._transaction() as conn:
+                user_id = int(
+                    await conn.fetchval("INSERT INTO users (name) VALUES ($1) RETURNING id", name)
+                )
+                await conn.execute("INSERT INTO user_heads (user_id) VALUES ($1)", user_id)
+        except asyncpg.UniqueViolationError as error:
+            raise UserExists(name) from error
+        return user_id
+
+    async def user_by_name(self, name: str) -> int | None:
+        user_id = await self._pool.fetchval("SELECT id FROM users WHERE name = $1", name)
+        return None if user_id is None else int(user_id)
+
+    async def add_enrollment(self, user_id: int, token_hash: bytes, expires_ms: int) -> None:
+        async with self._transaction() as conn:
+            await _share_user(conn, user_id)
+            await conn.execute(
+                "INSERT INTO enrollments (token_hash, user_id, expires_ms) VALUES ($1, $2, $3)",
+                token_hash,
+                user_id,
+                expires_ms,
+            )
+
+    async def consume_enrollment(self, token_hash: bytes, now_ms: int) -> int | None:
+        # DELETE … RETURNING is atomic: of two nodes racing on one token, one
+        # gets the row and the other nothing. An expired token goes too.
+        row = await self._pool.fetchrow(
+            "DELETE FROM enrollments WHERE token_hash = $1 RETURNING user_id, expires_ms",
+            token_hash,
+        )
+        if row is None or now_ms >= row[1]:
+            return None
+        return int(row[0])
+
+    async def add_device(
+        self, user_id: int, device: str, token_hash: bytes, name: str, now_ms: int
+    ) -> None:
+        try:
+            async with self._transaction() as conn:
+                await _share_user(conn, user_id)
+                added = await conn.fetchval(
+                    "INSERT INTO devices (user_id, device, name, created_ms)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+                    user_id,
+                    device,
+                    name,
+                    now_ms,
+                )
+                if not added:
+                    raise DeviceExists(user_id, device)
+                await conn.execute(
+                    "INSERT INTO device_tokens (token_hash, user_id, device) VALUES ($1, $2, $3)",
+                    token_hash,
+                    user_id,
+                    device,
+                )
+        except asyncpg.UniqueViolationError as error:
+            raise StoreError("this token is already in use") from error
+
+    async def device_for_token(self, token_hash: bytes) -> DeviceRecord | None:
+        row = await self._pool.fetchrow(
+            "SELECT d.user_id, d.device, d.name, d.created_ms, d.revoked_ms"
+            " FROM device_tokens t JOIN devices d"
+            " ON d.user_id = t.user_id AND d.device = t.device"
+            " WHERE t.token_hash = $1",
+            token_hash,
+        )
+        return None if row is None else _device_record(row)
+
+    async def list_devices(self, user_id: int) -> list[DeviceRecord]:
+        rows = await self._pool.fetch(
+            "SELECT user_id, device, name, created_ms, revoked_ms FROM devices"
+            " WHERE user_id = $1 ORDER BY created_ms, device",
+            user_id,
+        )
+        return [_device_record(row) for row in rows]
+
+    async def revoke_device(self, user_id: int, device: str, now_ms: int) -> bool:
+        revoked = await self._pool.fetchval(
+            "UPDATE devices SET revoked_ms = $3"
+            " WHERE user_id = $1 AND device = $2 AND revoked_ms IS NULL RETURNING true",
+            user_id,
+            device,
+            now_ms,
+        )
+        return bool(revoked)
+
+    async def delete_user(self, user_id: int) -> bool:
+        async with self._transaction() as conn:
+            # Take the append lock first: an append in flight commits before
+            # the delete, and one that waits finds no user afterwards.
+            await conn.execute("SELECT 1 FROM user_heads WHERE user_id = $1 FOR UPDATE", user_id)
+            for table in (
+                "events",
+                "rejections",
+                "device_heads",
+                "devices",
+                "device_tokens",
+                "enrollments",
+                "user_heads",
+            ):
+                await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
+            deleted = await conn.fetchval("DELETE FROM users WHERE id = $1 RETURNING true", user_id)
+        return bool(deleted)
+
+    # -- connections ------------------------------------------------------
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Any]:
+        """A pooled connection inside a transaction: COMMIT on success, else ROLLBACK."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield conn
+
+
+async def _share_user(conn: Any, user_id: int) -> None:
+    """Check the user exists and keep ``delete_user`` out until this transaction ends."""
+    found = await conn.fetchval("SELECT 1 FROM user_heads WHERE user_id = $1 FOR SHARE", user_id)
+    if found is None:
+        raise UnknownUser(user_id)
+
+
+def _device_record(row: Any) -> DeviceRecord:
+    return DeviceRecord(int(row[0]), row[1], row[2], int(row[3]), row[4])

@@ -1,0 +1,383 @@
+"""The embedded event store: one SQLite file through aiosqlite.
+
+Rules of this module:
+- One writer. Every write holds ``_write_lock`` and runs in one ``BEGIN
+  IMMEDIATE`` transaction on the single write connection, so writes are
+  serialised (also against another process on the same file, through SQLite's
+  write lock and ``busy_timeout``). ``pos`` is read and advanced inside that
+  transaction, so ``pos`` order is commit order and readers never see a gap.
+- Reads go to a small pool of read-only connections and run concurrently
+  with the writer: in WAL mode each read sees the last committed state.
+- WAL with ``synchronous=NORMAL``: a commit survives the process being killed
+  at any instant; after a power cut the last few commits may be lost, never
+  half of one (a device re-pushes what it was not acknowledged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from careerlog.server.store.base import (
+    AppendResult,
+    DeviceExists,
+    DeviceRecord,
+    EventStore,
+    Incoming,
+    Stored,
+    StoreError,
+    UnknownUser,
+    UserExists,
+)
+from careerlog.server.store.batch import earlier_result, plan_batch
+from careerlog.server.store.schema import SQLITE_MIGRATIONS, check_not_newer
+
+__all__ = ["SqliteStore"]
+
+#: How long a statement waits for another process's write lock, in ms.
+BUSY_TIMEOUT_MS = 10_000
+
+_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+
+class SqliteStore(EventStore):
+    """The :class:`EventStore` on one SQLite file. Open with :meth:`open`."""
+
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers = readers
+        for reader in readers:
+            self._readers.put_nowait(reader)
+        self._epoch: str | None = None
+
+    @classmethod
+    async def open(cls, path: str | Path, *, readers: int = 4) -> SqliteStore:
+        """Open (creating if needed) the file; does not migrate."""
+        path = Path(path)
+        if str(path) == ":memory:":
+            # Each connection would get its own empty database.
+            raise StoreError("the SQLite store needs a file, not :memory:")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        opened = [writer]
+        try:
+            # busy_timeout first: switching a new file to WAL needs a lock that
+            # another process opening the same file may hold for a moment.
+            await writer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            await writer.execute("PRAGMA journal_mode=WAL")
+            await writer.execute("PRAGMA synchronous=NORMAL")
+            pool: list[aiosqlite.Connection] = []
+            for _ in range(max(1, readers)):
+                reader = await aiosqlite.connect(path, isolation_level=None)
+                opened.append(reader)
+                await reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                await reader.execute("PRAGMA query_only=ON")
+                pool.append(reader)
+            store = cls(path, writer, pool)
+            await store._load_epoch()
+        except BaseException:
+            for connection in opened:
+                await connection.close()
+            raise
+        return store
+
+    # -- lifecycle --------------------------------------------------------
+
+    @property
+    def epoch(self) -> str:
+        if self._epoch is None:
+            raise StoreError("the store is not migrated yet: run migrate()")
+        return self._epoch
+
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self._transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+            )
+            current = await _scalar(db, "SELECT coalesce(max(version), 0) FROM schema_version")
+            check_not_newer(current, len(SQLITE_MIGRATIONS))
+            for version, statements in enumerate(SQLITE_MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await db.execute(statement)
+                await db.execute(
+                    f"INSERT INTO schema_version (version, applied_ms) VALUES (?, {_NOW_MS})",
+                    (version,),
+                )
+                applied.append(version)
+        await self._load_epoch()
+        return applied
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            for reader in self._all_readers:
+                await reader.close()
+            await self._writer.close()
+
+    async def _load_epoch(self) -> None:
+        async with self._reading() as db:
+            try:
+                current = await _scalar(db, "SELECT coalesce(max(version), 0) FROM schema_version")
+            except sqlite3.OperationalError:  # no schema_version table: a new file
+                return
+            check_not_newer(current, len(SQLITE_MIGRATIONS))
+            if current:
+                self._epoch = str(await _scalar(db, "SELECT value FROM meta WHERE key = 'epoch'"))
+
+    # -- the log ----------------------------------------------------------
+
+    async def append(
+        self, user_id: int, device: str, events: Sequence[Incoming], received_ms: int
+    ) -> tuple[list[AppendResult], int]:
+        async with self._transaction() as db:
+            head = await _scalar(db, "SELECT head FROM user_heads WHERE user_id = ?", (user_id,))
+            if head is None:
+                raise UnknownUser(user_id)
+            last = await _scalar(
+                db,
+                "SELECT last_dseq FROM device_heads WHERE user_id = ? AND device = ?",
+                (user_id, device),
+            )
+            plan = plan_batch(device, events, last or 0)
+            earlier: dict[int, AppendResult] = {}
+            if plan.stale_range is not None:
+                rows = await db.execute_fetchall(
+                    """SELECT dseq, pos, NULL, NULL FROM events
+                        WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?
+                       UNION ALL
+                       SELECT dseq, NULL, code, reason FROM rejections
+                        WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?""",
+                    (user_id, device, *plan.stale_range) * 2,
+                )
+                earlier = {row[0]: earlier_result(row[1], row[2], row[3]) for row in rows}
+            accepted = plan.accepted
+            if accepted:
+                await db.executemany(
+                    "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (user_id, head + i, device, event.dseq, event.hlc, event.body, received_ms)
+                        for i, event in enumerate(accepted, start=1)
+                    ],
+                )
+                await db.execute(
+                    "UPDATE user_heads SET head = ? WHERE user_id = ?",
+                    (head + len(accepted), user_id),
+                )
+            rejected = [
+                (user_id, device, event.dseq, *event.rejected, received_ms)
+                for event in plan.rejected
+                if event.rejected is not None
+            ]
+            if rejected:
+                await db.executemany(
+                    "INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rejected,
+                )
+            if plan.fresh:
+                await db.execute(
+                    "INSERT INTO device_heads (user_id, device, last_dseq) VALUES (?, ?, ?)"
+                    " ON CONFLICT (user_id, device) DO UPDATE SET last_dseq = excluded.last_dseq",
+                    (user_id, device, plan.new_last_dseq),
+                )
+        return plan.results(head + 1, earlier), head + len(accepted)
+
+    async def read(self, user_id: int, after: int, limit: int) -> list[Stored]:
+        if limit <= 0:
+            return []
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT pos, device, dseq, body, received_ms FROM events"
+                " WHERE user_id = ? AND pos > ? ORDER BY pos LIMIT ?",
+                (user_id, after, limit),
+            )
+        return [Stored(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+    async def head(self, user_id: int) -> int:
+        async with self._reading() as db:
+            head = await _scalar(db, "SELECT head FROM user_heads WHERE user_id = ?", (user_id,))
+        return int(head or 0)
+
+    async def device_head(self, user_id: int, device: str) -> int:
+        async with self._reading() as db:
+            last = await _scalar(
+                db,
+                "SELECT last_dseq FROM device_heads WHERE user_id = ? AND device = ?",
+                (user_id, device),
+            )
+        return int(last or 0)
+
+    # -- accounts ---------------------------------------------------------
+
+    async def create_user(self, name: str) -> int:
+        try:
+            async with self._transaction() as db:
+                cursor = await db.execute("INSERT INTO users (name) VALUES (?)", (name,))
+                user_id = cursor.lastrowid
+                assert user_id is not None
+                await db.execute("INSERT INTO user_heads (user_id) VALUES (?)", (user_id,))
+        except sqlite3.IntegrityError as error:
+            raise UserExists(name) from error
+        return user_id
+
+    async def user_by_name(self, name: str) -> int | None:
+        async with self._reading() as db:
+            user_id = await _scalar(db, "SELECT id FROM users WHERE name = ?", (name,))
+        return None if user_id is None else int(user_id)
+
+    async def add_enrollment(self, user_id: int, token_hash: bytes, expires_ms: int) -> None:
+        async with self._transaction() as db:
+            await _require_user(db, user_id)
+            await db.execute(
+                "INSERT INTO enrollments (token_hash, user_id, expires_ms) VALUES (?, ?, ?)",
+                (token_hash, user_id, expires_ms),
+            )
+
+    async def consume_enrollment(self, token_hash: bytes, now_ms: int) -> int | None:
+        async with self._transaction() as db:
+            # Deleting is what makes the token single-use; an expired one is
+            # deleted too, since it can never work again.
+            rows = list(
+                await db.execute_fetchall(
+                    "DELETE FROM enrollments WHERE token_hash = ? RETURNING user_id, expires_ms",
+                    (token_hash,),
+                )
+            )
+        if not rows or now_ms >= rows[0][1]:
+            return None
+        return int(rows[0][0])
+
+    async def add_device(
+        self, user_id: int, device: str, token_hash: bytes, name: str, now_ms: int
+    ) -> None:
+        async with self._transaction() as db:
+            await _require_user(db, user_id)
+            try:
+                await db.execute(
+                    "INSERT INTO devices (user_id, device, name, created_ms) VALUES (?, ?, ?, ?)",
+                    (user_id, device, name, now_ms),
+                )
+            except sqlite3.IntegrityError as error:
+                raise DeviceExists(user_id, device) from error
+            try:
+                await db.execute(
+                    "INSERT INTO device_tokens (token_hash, user_id, device) VALUES (?, ?, ?)",
+                    (token_hash, user_id, device),
+                )
+            except sqlite3.IntegrityError as error:
+                raise StoreError("this token is already in use") from error
+
+    async def device_for_token(self, token_hash: bytes) -> DeviceRecord | None:
+        async with self._reading() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT d.user_id, d.device, d.name, d.created_ms, d.revoked_ms"
+                    " FROM device_tokens t JOIN devices d"
+                    " ON d.user_id = t.user_id AND d.device = t.device"
+                    " WHERE t.token_hash = ?",
+                    (token_hash,),
+                )
+            )
+        return _device_record(rows[0]) if rows else None
+
+    async def list_devices(self, user_id: int) -> list[DeviceRecord]:
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT user_id, device, name, created_ms, revoked_ms FROM devices"
+                " WHERE user_id = ? ORDER BY created_ms, device",
+                (user_id,),
+            )
+        return [_device_record(row) for row in rows]
+
+    async def revoke_device(self, user_id: int, device: str, now_ms: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE devices SET revoked_ms = ?"
+                " WHERE user_id = ? AND device = ? AND revoked_ms IS NULL",
+                (now_ms, user_id, device),
+            )
+            return cursor.rowcount == 1
+
+    async def delete_user(self, user_id: int) -> bool:
+        async with self._transaction() as db:
+            for table in (
+                "events",
+                "rejections",
+                "device_heads",
+                "devices",
+                "device_tokens",
+                "enrollments",
+                "user_heads",
+            ):
+                await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+            cursor = await db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            return cursor.rowcount == 1
+
+    # -- connections ------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The one write transaction at a time; COMMIT on success, else ROLLBACK.
+
+        Cancellation needs care: a cancelled ``await`` does not stop a
+        statement aiosqlite already queued for its thread, so a cancelled
+        BEGIN may still open a transaction and a cancelled COMMIT may still
+        commit. Statements run in queue order, so on any failure a ROLLBACK is
+        queued behind them all; it is harmless when there is nothing to undo.
+        """
+        async with self._write_lock:
+            db = self._writer
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                yield db
+                await db.execute("COMMIT")
+            except BaseException:
+                await _rollback(db)
+                raise
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        db = await self._readers.get()
+        try:
+            yield db
+        finally:
+            self._readers.put_nowait(db)
+
+
+async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+    async with db.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    rollback = asyncio.ensure_future(db.execute("ROLLBACK"))
+    # Even if this wait is cancelled, the ROLLBACK runs: retrieve its outcome
+    # so that an error there is not reported as never retrieved.
+    rollback.add_done_callback(lambda done: done.cancelled() or done.exception())
+    with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+        await asyncio.shield(rollback)
+
+
+async def _require_user(db: aiosqlite.Connection, user_id: int) -> None:
+    if await _scalar(db, "SELECT 1 FROM user_heads WHERE user_id = ?", (user_id,)) is None:
+        raise UnknownUser(user_id)
+
+
+def _device_record(row: Any) -> DeviceRecord:
+    return DeviceRecord(int(row[0]), row[1], row[2], int(row[3]), row[4])
