@@ -337,3 +337,26 @@ def test_status_with_only_closed_goals_says_so(cli: Cli) -> None:
     out = cli.ok("status")
     assert "No open goals (1 closed" in out
     assert "X" in cli.ok("status", "--all")
+
+
+def test_the_lazy_parser_knows_every_command() -> None:
+    import argparse
+
+    from careerlog.client.cli import COMMANDS, build_parser
+
+    full = build_parser([])
+    (sub,) = [a for a in full._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == COMMANDS
+    # A command line naming one command builds only that one.
+    lazy = build_parser(["--home", "x", "goal", "set", "T", "--due", "+9d"])
+    (lazy_sub,) = [a for a in lazy._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(lazy_sub.choices) == {"goal"}
+    args = lazy.parse_args(["--home", "x", "goal", "set", "T", "--due", "+9d"])
+    assert (args.title, args.due) == ("T", "+9d")
+
+
+def test_a_mistyped_command_lists_the_real_ones(cli: Cli) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.run("stauts")
+    assert exited.value.code == EXIT_USAGE
+    assert "invalid choice: 'stauts'" in cli.capsys.readouterr().err

@@ -982,8 +982,81 @@ def _reason_args(parser: argparse.ArgumentParser, *, required: bool = True) -> N
     parser.add_argument("--reason", "-m", help="why, in your own words")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Skipped:
+    """Stands in for the parser of a command this command line does not name.
+
+    Building all ~50 argparse parsers costs more than everything else a read
+    verb does, so only the named command's parser gets its arguments.
+    """
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def add_parser(self, *args: Any, **kwargs: Any) -> _Skipped:
+        return self
+
+
+def _named(argv: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The command (and action) ``argv`` names, or None to build every parser."""
+    words: list[str] = []
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    skip_value = False
+    for token in tokens:
+        if skip_value:
+            skip_value = False
+        elif token in ("-h", "--help"):
+            return None
+        elif token == "--home":
+            skip_value = True
+        elif not token.startswith("-"):
+            words.append(token)
+            if len(words) == 2:
+                break
+    return tuple(words) if words else None
+
+
+#: Every top-level command, so a command line naming none of them (a typo)
+#: builds the full parser and gets argparse's list of choices.
+COMMANDS = frozenset(
+    [
+        "init",
+        "demo",
+        "goal",
+        "milestone",
+        "task",
+        "progress",
+        "log",
+        "achievement",
+        "assess",
+        "feedback",
+        "research",
+        "target",
+        "skill",
+        "cadence",
+        "contact",
+        "review",
+        "season",
+        "role",
+        "share",
+        "retract",
+        "status",
+        "history",
+        "timeline",
+        "agenda",
+        "insights",
+        "skills",
+        "export",
+        "import",
+        "rebuild",
+    ]
+)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given ``argv``, only the command it names is fully built."""
     from careerlog.shared.events import ACTIVITY_KINDS, CONTACT_RELATIONS, REASON_CODES
+
+    named = _named(argv)
 
     parser = _Parser(
         prog="careerlog",
@@ -997,16 +1070,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    def command(parent: Any, name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+    def wanted(path: tuple[str, ...]) -> bool:
+        if named is None or named[0] not in COMMANDS:
+            return True  # help, or a typo that argparse must explain with the full list
+        return named[: len(path)] == path[: len(named)]
+
+    def command(parent: Any, name: str, handler: Any, help_text: str) -> Any:
+        path = (*getattr(parent, "careerlog_path", ()), name)
+        if isinstance(parent, _Skipped) or not wanted(path):
+            return _Skipped()
         p: argparse.ArgumentParser = parent.add_parser(name, help=help_text, description=help_text)
         _add_common(p)
         p.set_defaults(handler=handler)
         return p
 
     def group(name: str, help_text: str) -> Any:
+        if not wanted((name,)):
+            return _Skipped()
         p = sub.add_parser(name, help=help_text, description=help_text)
         inner = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
         inner.required = True
+        inner.careerlog_path = (name,)  # type: ignore[attr-defined]
         return inner
 
     command(sub, "init", init, "create (or show) the Careerlog home; safe to repeat")
@@ -1226,7 +1310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]] = args.handler
     debug = os.environ.get("CAREERLOG_DEBUG") == "1"

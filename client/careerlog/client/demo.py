@@ -34,7 +34,8 @@ async def _run(home: Path, argv: list[str], *, capture: bool = False) -> str:
 
     shown = ["careerlog", *argv]
     print("$ " + shlex.join(shown), flush=True)
-    args = build_parser().parse_args([*argv, "--home", str(home)] if argv else argv)
+    full = [*argv, "--home", str(home)]
+    args = build_parser(full).parse_args(full)
     if capture:
         args.json = True
         buffer = io.StringIO()
