@@ -7,6 +7,7 @@ schema version goes through the raw, upcast path.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
@@ -33,7 +34,15 @@ _msgpack_encoder = msgspec.msgpack.Encoder(uuid_format="bytes")
 _msgpack_decoder: msgspec.msgpack.Decoder[Event] = msgspec.msgpack.Decoder(Event)
 _msgpack_raw_decoder = msgspec.msgpack.Decoder()
 _json_encoder = msgspec.json.Encoder()
-_json_decoder: msgspec.json.Decoder[Event] = msgspec.json.Decoder(Event)
+
+
+@functools.cache
+def _json_decoder() -> msgspec.json.Decoder[Event]:
+    """Built on first use: analysing the union takes milliseconds, and most
+    processes (every read verb) never decode JSON."""
+    return msgspec.json.Decoder(Event)
+
+
 _json_raw_decoder = msgspec.json.Decoder()
 
 #: ``CURRENT_VERSIONS`` keyed by class: the check runs on every decoded event,
@@ -70,7 +79,7 @@ def decode_event(data: bytes) -> Event:
 def decode_event_json(data: bytes) -> Event:
     """Decode a JSON event (export lines), upcasting an old schema version."""
     try:
-        event = _json_decoder.decode(data)
+        event = _json_decoder().decode(data)
     except msgspec.DecodeError as exc:
         return _decode_slow(data, _json_raw_decoder, exc)
     if event.v != _CURRENT_VERSION_OF[type(event)]:
