@@ -216,6 +216,10 @@ class EventStore(abc.ABC):
         """The id of the user with this name, or None."""
 
     @abc.abstractmethod
+    async def list_users(self) -> list[tuple[int, str]]:
+        """Every user as ``(id, name)``, by id: for the operator's admin CLI."""
+
+    @abc.abstractmethod
     async def add_enrollment(self, user_id: int, token_hash: bytes, expires_ms: int) -> None:
         """Record a single-use enrollment token (by hash) that adds a device."""
 

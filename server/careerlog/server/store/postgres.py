@@ -255,6 +255,10 @@ class PostgresStore(EventStore):
         user_id = await self._pool.fetchval("SELECT id FROM users WHERE name = $1", name)
         return None if user_id is None else int(user_id)
 
+    async def list_users(self) -> list[tuple[int, str]]:
+        rows = await self._pool.fetch("SELECT id, name FROM users ORDER BY id")
+        return [(int(row[0]), str(row[1])) for row in rows]
+
     async def add_enrollment(self, user_id: int, token_hash: bytes, expires_ms: int) -> None:
         async with self._transaction() as conn:
             await _share_user(conn, user_id)
@@ -346,6 +350,12 @@ class PostgresStore(EventStore):
                 await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
             deleted = await conn.fetchval("DELETE FROM users WHERE id = $1 RETURNING true", user_id)
         return bool(deleted)
+
+    # -- fan-out ----------------------------------------------------------
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """Send a NOTIFY on ``channel`` (a wake-up for other nodes, never data)."""
+        await self._pool.execute("SELECT pg_notify($1, $2)", channel, payload)
 
     # -- connections ------------------------------------------------------
 

@@ -240,6 +240,11 @@ class SqliteStore(EventStore):
             user_id = await _scalar(db, "SELECT id FROM users WHERE name = ?", (name,))
         return None if user_id is None else int(user_id)
 
+    async def list_users(self) -> list[tuple[int, str]]:
+        async with self._reading() as db:
+            rows = await db.execute_fetchall("SELECT id, name FROM users ORDER BY id")
+        return [(int(row[0]), str(row[1])) for row in rows]
+
     async def add_enrollment(self, user_id: int, token_hash: bytes, expires_ms: int) -> None:
         async with self._transaction() as db:
             await _require_user(db, user_id)

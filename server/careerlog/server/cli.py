@@ -1,0 +1,198 @@
+"""``careerlog-server``: run the sync server and administer its accounts.
+
+Rules of this module:
+- Every command is ``argparse`` parsing then one ``async`` function on an
+  open store; errors are one line on stderr, never a traceback, and the exit
+  code says what kind of failure it was (see ``EXIT_*``, docs/operations.md).
+- Secrets are printed once, alone on stdout (so ``$(careerlog-server user add
+  ada)`` captures just the token); explanations go to stderr.
+- The store URL comes from ``--db``, else ``CAREERLOG_SERVER_DB``, else the
+  embedded SQLite file in the data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from careerlog.server.settings import DEFAULT_PORT, Settings, default_db_url
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the store is unreachable, a migration failed, anything unexpected
+EXIT_USAGE = 2  # bad arguments (argparse's own code)
+EXIT_NOT_FOUND = 3  # no such user or device
+EXIT_CONFLICT = 4  # the user already exists, the device is already revoked
+
+DB_ENV = "CAREERLOG_SERVER_DB"
+ENROLLMENT_TTL_MS = 24 * 3600 * 1000
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return asyncio.run(_admin(args))
+    except CliError as error:
+        print(f"careerlog-server: {error}", file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # one line, never a traceback
+        print(f"careerlog-server: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="careerlog-server", description="Careerlog sync server and its administration."
+    )
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument(
+        "--db",
+        default=os.environ.get(DB_ENV) or None,
+        help=f"store URL: sqlite:///path or postgresql://… (default: ${DB_ENV}, "
+        "else an SQLite file in the data directory)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[db], help="run the sync server")
+    serve.add_argument("--host", default=os.environ.get("CAREERLOG_SERVER_HOST", "127.0.0.1"))
+    serve.add_argument(
+        "--port", type=int, default=int(os.environ.get("CAREERLOG_SERVER_PORT", DEFAULT_PORT))
+    )
+    serve.add_argument("--node", default=None, help="this node's name (default: the host name)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+    commands.add_parser("migrate", parents=[db], help="bring the store's schema up to date")
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = user.add_parser("add", parents=[db], help="create a user; print an enrollment token")
+    add.add_argument("name")
+    enroll = user.add_parser("enroll", parents=[db], help="print another enrollment token")
+    enroll.add_argument("name")
+    user.add_parser("list", parents=[db], help="list users")
+
+    device = commands.add_parser("device", help="manage devices").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    listing = device.add_parser("list", parents=[db], help="list a user's devices")
+    listing.add_argument("user")
+    revoke = device.add_parser("revoke", parents=[db], help="revoke a device; closes its socket")
+    revoke.add_argument("user")
+    revoke.add_argument("device")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from careerlog.server.serving import sync_server
+
+    settings = Settings(db_url=args.db or default_db_url(), host=args.host, port=args.port)
+    if args.node:
+        settings = dataclasses.replace(settings, node=args.node)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    server = sync_server(settings, log_level=args.log_level)
+    server.run()
+    # uvicorn reports a failed start-up (port taken, store unreachable) by not starting.
+    return EXIT_OK if server.started else EXIT_ERROR
+
+
+async def _admin(args: argparse.Namespace) -> int:
+    from careerlog.server.connection import now_ms
+    from careerlog.server.runtime import notify_revocation
+    from careerlog.server.store import StoreError, UserExists, open_store
+    from careerlog.server.tokens import ENROLLMENT_PREFIX, hash_token, new_token
+
+    url = args.db or default_db_url()
+    try:
+        # Migrating is idempotent and safe from several nodes at once, so every
+        # command does it: `user add` on a new embedded store just works.
+        store = await open_store(url)
+    except (OSError, StoreError) as error:
+        raise CliError(f"cannot open the store at {_redact(url)}: {error}") from None
+    async with store:
+        if args.command == "migrate":
+            print(f"store at {_redact(url)} is up to date (epoch {store.epoch})", file=sys.stderr)
+            return EXIT_OK
+
+        async def user_id(name: str) -> int:
+            found = await store.user_by_name(name)
+            if found is None:
+                raise CliError(f"no user named {name!r}", EXIT_NOT_FOUND)
+            return found
+
+        async def enrollment_token(uid: int) -> None:
+            token = new_token(ENROLLMENT_PREFIX)
+            expires_ms = now_ms() + ENROLLMENT_TTL_MS
+            await store.add_enrollment(uid, hash_token(token), expires_ms)
+            print(token)
+            print(
+                f"enrollment token for {args.name!r}: valid 24 h, for one device "
+                "(POST /v1/devices)",
+                file=sys.stderr,
+            )
+
+        match (args.command, args.action):
+            case ("user", "add"):
+                try:
+                    uid = await store.create_user(args.name)
+                except UserExists as error:
+                    raise CliError(str(error), EXIT_CONFLICT) from None
+                await enrollment_token(uid)
+            case ("user", "enroll"):
+                await enrollment_token(await user_id(args.name))
+            case ("user", "list"):
+                for uid, name in await store.list_users():
+                    print(f"{uid}\t{name}")
+            case ("device", "list"):
+                for record in await store.list_devices(await user_id(args.user)):
+                    state = (
+                        "active"
+                        if record.revoked_ms is None
+                        else f"revoked {_when(record.revoked_ms)}"
+                    )
+                    print(f"{record.device}\t{record.name}\t{_when(record.created_ms)}\t{state}")
+            case ("device", "revoke"):
+                uid = await user_id(args.user)
+                if not await store.revoke_device(uid, args.device, now_ms()):
+                    known = {d.device for d in await store.list_devices(uid)}
+                    if args.device in known:
+                        raise CliError(f"device {args.device!r} is already revoked", EXIT_CONFLICT)
+                    raise CliError(f"{args.user!r} has no device {args.device!r}", EXIT_NOT_FOUND)
+                await notify_revocation(store, uid, args.device)
+                print(f"revoked {args.user}/{args.device}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _redact(url: str) -> str:
+    """The URL without a password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}@{host}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

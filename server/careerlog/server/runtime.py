@@ -1,0 +1,56 @@
+"""What the app's handlers share: settings, the open store, the fan-out hub, the rate limiter.
+
+One value per app, made by :func:`careerlog.server.app.create_app`; the store
+is set by the lifespan, so handlers find it open or the app is not serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from careerlog.server.fanout import Hub, PostgresListener
+from careerlog.server.ratelimit import RateLimiter
+from careerlog.server.settings import Settings
+from careerlog.server.store import EventStore
+
+__all__ = ["Runtime"]
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    hub: Hub = field(default_factory=Hub)
+    enrollments: RateLimiter = field(init=False)
+    _store: EventStore | None = None
+    listener: PostgresListener | None = None
+    listener_task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.enrollments = RateLimiter(
+            self.settings.enrollments_per_minute, self.settings.enrollment_burst
+        )
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            raise RuntimeError("the store is not open (the app is not running)")
+        return self._store
+
+    @store.setter
+    def store(self, store: EventStore | None) -> None:
+        self._store = store
+
+    async def publish_revocation(self, user_id: int, device: str) -> None:
+        """Close the device's live socket here and, through PostgreSQL, on every node."""
+        self.hub.revoke(user_id, device)
+        await notify_revocation(self.store, user_id, device)
+
+
+async def notify_revocation(store: EventStore, user_id: int, device: str) -> None:
+    """Tell other nodes (PostgreSQL only; with SQLite fan-out is in-process)."""
+    notify = getattr(store, "notify", None)
+    if notify is not None:
+        from careerlog.server.fanout import REVOKE_CHANNEL
+
+        await notify(REVOKE_CHANNEL, f"{user_id}:{device}")

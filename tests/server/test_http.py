@@ -1,0 +1,139 @@
+"""The HTTP API against a running server: enrollment, devices, probes, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from careerlog.server.settings import Settings
+from careerlog.server.tokens import ENROLLMENT_PREFIX, hash_token, new_token
+from tests.server.conftest import LiveServer, running
+from tests.server.wire import now_ms
+
+
+@pytest.fixture
+async def http(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.http_url) as client:
+        yield client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_probes_and_the_openapi_schema(http: httpx.AsyncClient) -> None:
+    health = await http.get("/health")
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    ready = await http.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    schema = await http.get("/schema/openapi.json")
+    assert schema.status_code == 200
+    assert {"/v1/devices", "/v1/devices/{device_id}", "/health", "/ready"} <= set(
+        schema.json()["paths"]
+    )
+
+
+async def test_enrollment_gives_a_device_token_that_is_stored_only_hashed(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    user = await server.user("ada")
+    enrollment = await server.enrollment(user)
+    response = await http.post(
+        "/v1/devices",
+        json={"enrollment_token": enrollment, "device": "laptop", "name": "work laptop"},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["user_id"] == user
+    assert body["device"] == "laptop"
+    token = body["token"]
+    record = await server.store.device_for_token(hash_token(token))
+    assert record is not None
+    assert (record.user_id, record.device, record.name) == (user, "laptop", "work laptop")
+
+    # Single use: the same enrollment token never works twice.
+    again = await http.post("/v1/devices", json={"enrollment_token": enrollment, "device": "x"})
+    assert again.status_code == 403
+
+
+async def test_bad_enrollments_are_4xx_with_a_reason(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    user = await server.user("ada")
+    expired = new_token(ENROLLMENT_PREFIX)
+    await server.store.add_enrollment(user, hash_token(expired), now_ms() - 1)
+    cases = [
+        ({"enrollment_token": "cle_nope", "device": "laptop"}, 403),
+        ({"enrollment_token": expired, "device": "laptop"}, 403),
+        ({"device": "laptop"}, 400),
+        ({"enrollment_token": "x", "device": ""}, 400),
+        ({"enrollment_token": "x", "device": "d" * 65}, 400),
+        ({"enrollment_token": "x", "device": "tab\there"}, 400),
+        ({"enrollment_token": 42, "device": "laptop"}, 400),
+    ]
+    for body, status in cases:
+        response = await http.post("/v1/devices", json=body)
+        assert response.status_code == status, (body, response.text)
+        assert response.json()["detail"]
+    not_json = await http.post(
+        "/v1/devices", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 400
+    huge = await http.post("/v1/devices", json={"enrollment_token": "x" * 20_000, "device": "d"})
+    assert huge.status_code == 413
+
+
+async def test_a_taken_device_id_is_a_conflict_and_keeps_the_token(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    user = await server.user("ada")
+    await server.device(user, "laptop")
+    enrollment = await server.enrollment(user)
+    taken = {"enrollment_token": enrollment, "device": "laptop"}
+    assert (await http.post("/v1/devices", json=taken)).status_code == 409
+    retry = await http.post("/v1/devices", json={**taken, "device": "phone"})
+    assert retry.status_code == 201
+
+
+async def test_enrollment_attempts_are_rate_limited_per_client(settings: Settings) -> None:
+    limited = dataclasses.replace(settings, enrollment_burst=3, enrollments_per_minute=1)
+    async with running(limited) as server, httpx.AsyncClient(base_url=server.http_url) as http:
+        statuses = [
+            (await http.post("/v1/devices", json={"enrollment_token": "x", "device": "d"}))
+            for _ in range(4)
+        ]
+    assert [r.status_code for r in statuses] == [403, 403, 403, 429]
+    assert int(statuses[-1].headers["retry-after"]) >= 1
+
+
+async def test_devices_are_listed_and_revoked_only_within_the_user(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    ada = await server.user("ada")
+    laptop = await server.device(ada, "laptop")
+    phone = await server.device(ada, "phone")
+    bob = await server.user("bob")
+    desktop = await server.device(bob, "desktop")
+
+    listed = await http.get("/v1/devices", headers=bearer(laptop))
+    assert listed.status_code == 200
+    assert [(d["device"], d["current"]) for d in listed.json()] == [
+        ("laptop", True),
+        ("phone", False),
+    ]
+    assert [
+        d["device"] for d in (await http.get("/v1/devices", headers=bearer(desktop))).json()
+    ] == ["desktop"]
+    # Bob cannot revoke Ada's phone: to him it does not exist.
+    assert (await http.delete("/v1/devices/phone", headers=bearer(desktop))).status_code == 404
+    assert (await http.delete("/v1/devices/phone", headers=bearer(laptop))).status_code == 204
+    assert (await http.delete("/v1/devices/phone", headers=bearer(laptop))).status_code == 404
+    # The revoked token no longer authenticates anything.
+    assert (await http.get("/v1/devices", headers=bearer(phone))).status_code == 401
+    for headers in ({}, {"Authorization": "Basic abc"}, bearer("cld_forged")):
+        assert (await http.get("/v1/devices", headers=headers)).status_code == 401
