@@ -15,8 +15,6 @@ Rules of this module:
   ``hlc`` is when it was recorded. Folding uses ``(hlc, device, dseq)``.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeAlias
 from uuid import UUID

@@ -18,8 +18,6 @@ Rules:
   90 days.
 """
 
-from __future__ import annotations
-
 import itertools
 from datetime import date, timedelta
 

@@ -1,7 +1,5 @@
 """Agenda: what is due and overdue, from milestones, tasks, follow-ups and goals."""
 
-from __future__ import annotations
-
 from datetime import date, timedelta
 
 import msgspec

@@ -6,8 +6,6 @@ each pause, drop and supersession its reason code and text, with both the
 time it happened and the time it was recorded.
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from datetime import date
 

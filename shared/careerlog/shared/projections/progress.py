@@ -13,8 +13,6 @@ Rules (the numbers people see, so they are stated here once):
   points behind, ``behind`` beyond. Paused and closed goals get no verdict.
 """
 
-from __future__ import annotations
-
 from datetime import date
 
 import msgspec

@@ -1,7 +1,5 @@
 """Skill gaps: where each planned skill stands against its target level."""
 
-from __future__ import annotations
-
 from datetime import date
 
 import msgspec

@@ -12,8 +12,6 @@ Rules of this module:
   (``tz``): the day where the person was.
 """
 
-from __future__ import annotations
-
 from datetime import date
 
 import msgspec

@@ -1,7 +1,5 @@
 """The one-screen summary behind ``careerlog status``."""
 
-from __future__ import annotations
-
 from datetime import date
 
 import msgspec

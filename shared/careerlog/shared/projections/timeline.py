@@ -8,8 +8,6 @@ March?". Both are plain folds of a filtered, canonically ordered event list;
 stores answer them quickly from snapshots.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
