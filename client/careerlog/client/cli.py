@@ -617,6 +617,7 @@ def status(args: argparse.Namespace) -> int:
         sync = {
             "server": reader.get_meta("server_url"),
             "last_sync_at": reader.get_meta("last_sync_at"),
+            "cursor": int(reader.get_meta("sync_cursor") or 0),
             "pending": pending,
             "rejected": [
                 {"event_id": str(r.id), "code": r.code, "reason": r.reason} for r in rejected
@@ -955,6 +956,120 @@ async def demo(args: argparse.Namespace) -> int:
     return await run_demo(args.home)
 
 
+# --- sync ------------------------------------------------------------------------------
+
+
+async def login(args: argparse.Namespace) -> int:
+    """Enroll this home's device with a server; keep the URL (meta) and token (file)."""
+    import asyncio
+    import socket
+
+    from careerlog.client.enrollment import (
+        SERVER_META,
+        EnrollmentError,
+        enroll,
+        normalize_server_url,
+        write_token,
+    )
+
+    try:
+        server = normalize_server_url(args.url)
+    except EnrollmentError as exc:
+        raise CliError(str(exc), EXIT_SYNC) from None
+    store = await _open(args)
+    try:
+        name = args.name or socket.gethostname()
+        try:
+            enrolled = await asyncio.to_thread(enroll, server, args.token, store.device, name)
+        except EnrollmentError as exc:
+            raise CliError(str(exc), EXIT_SYNC) from None
+        write_token(store.home, enrolled.token)
+        previous = await store.get_meta(SERVER_META)
+        if previous is not None and previous != server:
+            # Another server: its log is another life; push everything to it.
+            await store.reset_sync("")
+        await store.set_meta({SERVER_META: server})
+        device = store.device
+    finally:
+        await store.close()
+    if args.json:
+        _print_json({"server": server, "device": device, "user_id": enrolled.user_id})
+    else:
+        print(f"device {device} connected to {server} (next: careerlog sync)")
+    return EXIT_OK
+
+
+async def sync(args: argparse.Namespace) -> int:
+    """Push the outbox and pull the server's log (``--watch``: stay connected)."""
+    from careerlog.client.enrollment import SERVER_META, read_token
+    from careerlog.client.sync import ProgressLine, SyncEngine, SyncError, SyncReport
+
+    def report_json(report: SyncReport) -> dict[str, int]:
+        return {
+            "pushed": report.pushed,
+            "pulled": report.pulled,
+            "rejected": report.rejected,
+            "cursor": report.cursor,
+            "head": report.head,
+        }
+
+    def on_round(report: SyncReport) -> None:
+        if args.json:
+            _print_json(report_json(report))
+            sys.stdout.flush()
+        else:
+            stamp = datetime.now().astimezone().strftime("%H:%M:%S")
+            print(
+                f"{stamp} synced: pushed {report.pushed}, pulled {report.pulled}, "
+                f"rejected {report.rejected} (cursor {report.cursor})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    store = await _open(args, create=False)
+    progress: ProgressLine | None = None
+    try:
+        server = await store.get_meta(SERVER_META)
+        token = read_token(store.home)
+        if not server or not token:
+            raise CliError(
+                "this home is not connected to a server "
+                "(first run: careerlog login URL --token ENROLLMENT_TOKEN)",
+                EXIT_SYNC,
+            )
+        if sys.stderr.isatty() and not args.watch:
+            progress = ProgressLine(sys.stderr.write)
+        try:
+            engine = SyncEngine(
+                store,
+                server,
+                token,
+                on_progress=progress,
+                on_round=on_round if args.watch else None,
+            )
+            if args.watch:
+                print(f"watching {server} (Ctrl-C stops)", file=sys.stderr, flush=True)
+                report = await engine.watch()
+            else:
+                report = await engine.run_once()
+        except SyncError as exc:
+            raise CliError(str(exc), EXIT_SYNC) from None
+    finally:
+        if progress is not None:
+            progress.done()
+        await store.close()
+    if args.json:
+        _print_json(report_json(report))
+    else:
+        print(
+            f"synced with {server}: pushed {report.pushed}, pulled {report.pulled}, "
+            f"rejected {report.rejected} (cursor {report.cursor}/{report.head})"
+        )
+    for event_id, code, reason in report.rejections:
+        print(f"careerlog: rejected {event_id}: {code} — {reason}", file=sys.stderr)
+    return EXIT_OK
+
+
 # --- the parser ------------------------------------------------------------------------
 
 
@@ -1048,6 +1163,8 @@ COMMANDS = frozenset(
         "export",
         "import",
         "rebuild",
+        "login",
+        "sync",
     ]
 )
 
@@ -1306,6 +1423,16 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p = command(sub, "import", import_, "import a JSON Lines export (safe to repeat)")
     p.add_argument("file", help="path, or - for stdin")
     command(sub, "rebuild", rebuild, "re-derive every read model from the log")
+    p = command(sub, "login", login, "connect this device to a sync server (once per device)")
+    p.add_argument("url", help="the server, e.g. https://careerlog.example.org")
+    p.add_argument(
+        "--token", required=True, help="enrollment token from: careerlog-server user enroll NAME"
+    )
+    p.add_argument("--name", help="a name for this device (default: the host name)")
+    p = command(sub, "sync", sync, "push new events to the server and pull the others")
+    p.add_argument(
+        "--watch", action="store_true", help="stay connected and sync continuously (Ctrl-C stops)"
+    )
     return parser
 
 

@@ -100,7 +100,7 @@ class HomeReader:
         path = home / DB_NAME
         if not path.exists():
             raise StoreError(f"no Careerlog home at {home} (run: careerlog init)")
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
         try:
             db.execute("PRAGMA busy_timeout=10000")
             db.execute("SELECT count(*) FROM devices").fetchone()

@@ -74,7 +74,10 @@ from careerlog.shared.projections import (
 from careerlog.shared.projections.timeline import happened_by
 
 __all__ = [
+    "CLOCK_OFFSET_META",
+    "CURSOR_META",
     "DB_NAME",
+    "EPOCH_META",
     "SNAPSHOT_EVERY",
     "ImportResult",
     "LocalStore",
@@ -90,6 +93,10 @@ SNAPSHOT_EVERY = 1000
 SNAPSHOT_BYTES_PER_EVENT = 20
 #: New databases use 8 KiB pages: less per-page overhead for ~300-byte rows.
 PAGE_SIZE = 8192
+#: Meta keys of the sync bookkeeping (read by ``careerlog status`` too).
+CLOCK_OFFSET_META = "clock_offset_ms"
+CURSOR_META = "sync_cursor"
+EPOCH_META = "sync_epoch"
 
 _FETCH = 2000
 
@@ -162,6 +169,12 @@ class LocalStore:
         try:
             store = cls(db, home, clock or SystemClock())
             await store._setup()
+            if clock is None:
+                # The offset the sync server measured (docs/protocol.md §8.8):
+                # new events get HLCs the server will not refuse as clock skew.
+                offset = await store.get_meta(CLOCK_OFFSET_META)
+                if offset:
+                    store._clock = SystemClock(int(offset))
         except BaseException:
             await db.close()
             raise
@@ -596,15 +609,28 @@ class LocalStore:
     async def import_events(self, events: Iterable[Event]) -> ImportResult:
         """Add events from an export or another device; duplicates are skipped."""
         batch = list(events)
-        async with self._lock:
-            return await self._add_foreign(batch, positions=None)
+        return await self._add_foreign_retrying(batch, None)
 
     async def ingest_remote(
         self, events: Sequence[Event], positions: Sequence[int]
     ) -> ImportResult:
-        """Add events pulled from the sync server, with their server positions."""
-        async with self._lock:
-            return await self._add_foreign(list(events), positions=list(positions))
+        """Add events pulled from the sync server, with their server positions.
+
+        The server's log has no place for events it rejected, so a device's
+        sequence may skip their ``dseq``s here: the server never sends them later.
+        """
+        return await self._add_foreign_retrying(list(events), list(positions))
+
+    async def _add_foreign_retrying(
+        self, batch: list[Event], positions: list[int] | None
+    ) -> ImportResult:
+        for _attempt in range(5):
+            async with self._lock:
+                try:
+                    return await self._add_foreign(batch, positions)
+                except _StaleSequence:
+                    continue  # another process (a CLI verb) committed: reloaded, again
+        raise StoreError("another process keeps writing to this home; try again")
 
     def _fold_new(
         self, events: list[Event], snapshots: list[tuple[int, str, int, int, bytes]]
@@ -653,7 +679,7 @@ class LocalStore:
                 if positions is not None:
                     known.append((event, positions[index]))
                 continue
-            if event.dseq != head + 1:
+            if event.dseq != head + 1 and positions is None:
                 raise StoreError(
                     f"events {head + 1}..{event.dseq - 1} of device {event.device} are "
                     f"missing; import its complete export"
@@ -685,6 +711,10 @@ class LocalStore:
         inserting: asyncio.Future[Any] | None = None
         try:
             await db.execute("BEGIN IMMEDIATE")
+            if await self._scalar("PRAGMA data_version") != self._data_version:
+                # The in-memory state misses another process's commit: folding
+                # onto it would store wrong snapshots.
+                raise _StaleSequence
             inserting = asyncio.ensure_future(
                 db.executemany(
                     "INSERT INTO events (hlc, device, dseq, body, pos) VALUES (?, ?, ?, ?, ?)",
@@ -846,6 +876,9 @@ class LocalStore:
                 await self._db.executemany(
                     "DELETE FROM outbox WHERE dseq = ?", [(dseq,) for _, dseq, _ in acks]
                 )
+                await self._db.executemany(
+                    "DELETE FROM rejected WHERE dseq = ?", [(dseq,) for _, dseq, _ in acks]
+                )
                 await self._db.execute("COMMIT")
             except BaseException:
                 await self._rollback()
@@ -863,6 +896,67 @@ class LocalStore:
                 )
                 await self._db.execute("DELETE FROM outbox WHERE dseq = ?", (dseq,))
                 await self._db.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+
+    async def set_clock_offset(self, offset_ms: int) -> None:
+        """Keep the server-measured clock offset; a system clock uses it from now on."""
+        await self.set_meta({CLOCK_OFFSET_META: str(offset_ms)})
+        if isinstance(self._clock, SystemClock):
+            self._clock.offset_ms = offset_ms
+
+    async def requeue_own(self, from_dseq: int) -> int:
+        """Queue this device's events from ``from_dseq`` on for sync again.
+
+        For a server that says it lacks events this device thought acknowledged.
+        Returns how many were queued anew.
+        """
+        async with self._lock:
+            last = await self._scalar(
+                "SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?", self.device
+            )
+            if from_dseq > last:
+                return 0
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await self._db.execute(
+                    "INSERT OR IGNORE INTO outbox (dseq, hlc) "
+                    "SELECT dseq, hlc FROM events WHERE device = ? AND dseq >= ?",
+                    (self.device, from_dseq),
+                )
+                added = cursor.rowcount
+                await self._db.execute("DELETE FROM rejected WHERE dseq >= ?", (from_dseq,))
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+            return max(added, 0)
+
+    async def reset_sync(self, epoch: str) -> None:
+        """The server is a new life (wiped, restored, or another server): start over.
+
+        In one transaction: forget every ``pos``, queue every own event for sync
+        again (rejections are judged anew), and set the cursor to 0 in ``epoch``.
+        Every event is kept.
+        """
+        async with self._lock:
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute("UPDATE events SET pos = NULL WHERE pos IS NOT NULL")
+                await db.execute("DELETE FROM rejected")
+                await db.execute(
+                    "INSERT OR IGNORE INTO outbox (dseq, hlc) "
+                    "SELECT dseq, hlc FROM events WHERE device = ?",
+                    (self.device,),
+                )
+                await db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [(CURSOR_META, "0"), (EPOCH_META, epoch)],
+                )
+                await db.execute("COMMIT")
             except BaseException:
                 await self._rollback()
                 raise

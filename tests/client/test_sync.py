@@ -1,0 +1,429 @@
+"""``careerlog login`` and ``careerlog sync`` against a real server.
+
+Everything is real: uvicorn serving the sync server on a loopback port (in
+this event loop), websockets, SQLite homes, and the CLI's ``main`` (run in a
+worker thread, since it starts its own event loop) or the installed command
+in a subprocess for ``sync --watch``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import signal
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from careerlog.client.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYNC, main
+from careerlog.client.enrollment import TOKEN_FILE
+from careerlog.client.home import HomeReader
+from careerlog.client.store import LocalStore
+from careerlog.server.settings import Settings
+from careerlog.shared import hlc
+from careerlog.shared.events import ActivityLogged
+from careerlog.shared.ids import record_id, uuid7
+from careerlog.shared.projections import encode_state
+from tests.client.conftest import StepClock
+from tests.server.conftest import LiveServer, running
+from tests.server.wire import now_ms
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'server.db'}", port=0, node="test")
+    async with running(settings) as live:
+        yield live
+
+
+class Device:
+    """One home, driven through the real CLI in a worker thread."""
+
+    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.home = home
+        self.capsys = capsys
+
+    async def run(self, *argv: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = await asyncio.to_thread(main, ["--home", str(self.home), *argv])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    async def ok(self, *argv: str) -> str:
+        code, out, err = await self.run(*argv)
+        assert code == EXIT_OK, err
+        return out
+
+    async def json(self, *argv: str) -> Any:
+        return json.loads(await self.ok(*argv, "--json"))
+
+    async def login(self, server: LiveServer, user_id: int) -> dict[str, Any]:
+        token = await server.enrollment(user_id)
+        return dict(await self.json("login", server.http_url, "--token", token))
+
+    async def sync(self) -> dict[str, Any]:
+        return dict(await self.json("sync"))
+
+    async def snapshot(self) -> tuple[bytes, set[bytes]]:
+        """The read model (encoded) and the set of event bytes."""
+        store = await LocalStore.open(self.home, create=False)
+        try:
+            from careerlog.shared.codec import encode_event
+
+            events = {encode_event(e) for e in await store.events()}
+            return encode_state(store.state), events
+        finally:
+            await store.close()
+
+
+@pytest.fixture
+def devices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Device, Device]:
+    return Device(tmp_path / "a", capsys), Device(tmp_path / "b", capsys)
+
+
+async def _career(device: Device, tag: str) -> None:
+    goal = (await device.ok("goal", "set", f"Staff engineer {tag}", "--due", "+180d")).strip()
+    await device.ok("milestone", "add", goal, f"Design review {tag}", "--due", "+20d")
+    await device.ok("log", f"Mentored a new hire {tag}", "--goal", goal)
+    await device.ok("progress", goal, "0.3")
+
+
+async def test_two_devices_of_one_user_converge(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, b = devices
+    user = await server.user("ada")
+    login = await a.login(server, user)
+    assert login["server"] == server.http_url
+    assert login["user_id"] == user
+    await _career(a, "from A")
+    first = await a.sync()
+    assert first == {"pushed": 4, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+
+    await b.login(server, user)
+    pulled = await b.sync()
+    assert pulled["pulled"] == 4
+    assert pulled["cursor"] == pulled["head"] == 4
+    assert await b.snapshot() == await a.snapshot()
+
+    status = (await b.json("status"))["sync"]
+    assert status["server"] == server.http_url
+    assert status["last_sync_at"] is not None
+    assert status["pending"] == 0
+    assert status["rejected"] == []
+    assert status["cursor"] == 4
+
+    # A second sync with nothing to do is quick and changes nothing.
+    assert await a.sync() == {"pushed": 0, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+
+
+async def test_concurrent_offline_edits_converge(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    await b.login(server, user)
+    await _career(a, "A1")
+    await a.sync()
+    await b.sync()
+    # Both offline, both edit.
+    await _career(a, "A2")
+    await _career(b, "B1")
+    await b.ok("log", "Read a book on negotiation")
+    for _round in range(2):
+        await a.sync()
+        await b.sync()
+    state_a, events_a = await a.snapshot()
+    state_b, events_b = await b.snapshot()
+    assert len(events_a) == 4 + 4 + 4 + 1
+    assert events_a == events_b
+    assert state_a == state_b
+    assert (await a.json("status"))["sync"]["pending"] == 0
+
+
+async def test_rejected_event_stays_in_the_log_and_is_reported(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    await a.ok("log", "an honest event")
+    # A device whose clock runs a year ahead: the server refuses its event.
+    future = StepClock(start_ms=now_ms() + 365 * 86_400_000)
+    store = await LocalStore.open(a.home, clock=future)
+    try:
+        from careerlog.client.commands import log_activity
+
+        skewed = await store.record(
+            lambda state, env: log_activity(state, env, text="from the future", kind="other")
+        )
+    finally:
+        await store.close()
+    report = await a.sync()
+    assert report["pushed"] == 1
+    assert report["rejected"] == 1
+
+    status = (await a.json("status"))["sync"]
+    assert status["pending"] == 0
+    [rejected] = status["rejected"]
+    assert (rejected["event_id"], rejected["code"]) == (str(skewed.id), "clock_skew")
+    assert rejected["reason"]
+    code, out, _ = await a.run("status")
+    assert code == EXIT_OK
+    assert "rejected" in out
+    assert "clock_skew" in out
+    # The event is still in A's log and read model; the other device never sees it.
+    _, events = await a.snapshot()
+    assert len(events) == 2
+    await b.login(server, user)
+    assert (await b.sync())["pulled"] == 1
+
+
+async def test_watch_receives_an_event_within_a_second(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    await b.login(server, user)
+    env = {**os.environ, "CAREERLOG_HOME": str(b.home)}
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "careerlog.client.cli", "sync", "--watch", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert watcher.stdout is not None
+        first = await asyncio.wait_for(watcher.stdout.readline(), 15)
+        assert json.loads(first)["cursor"] == 0  # connected and synced (nothing yet)
+        await a.ok("log", "told B live")
+        await a.sync()
+        synced_at = time.monotonic()
+        while True:
+            with HomeReader.open(b.home) as reader:
+                if reader.state().event_count == 1:
+                    break
+            assert time.monotonic() - synced_at < 1.0, "the watcher did not receive the event"
+            await asyncio.sleep(0.02)
+        # And B's own new events go out as they are recorded.
+        await b.ok("log", "recorded beside the watcher")
+        line = json.loads(await asyncio.wait_for(watcher.stdout.readline(), 5))
+        while line["pushed"] < 1:
+            line = json.loads(await asyncio.wait_for(watcher.stdout.readline(), 5))
+        assert (await a.sync())["pulled"] == 1
+    finally:
+        if watcher.returncode is None:
+            watcher.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(watcher.wait(), 10)
+    assert code == EXIT_INTERRUPTED
+
+
+async def test_an_offline_device_with_10000_events_syncs_in_one_go(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    store = await LocalStore.open(a.home, create=False)
+    try:
+        start = now_ms() - 20_000
+        events = [
+            ActivityLogged(
+                id=uuid7(start + dseq, os.urandom(10)),
+                device=store.device,
+                dseq=dseq,
+                hlc=hlc.pack(start + dseq, 0),
+                occurred_at=datetime.fromtimestamp((start + dseq) / 1000, UTC),
+                activity_id=record_id(os.urandom(8)),
+                text=f"offline day {dseq}",
+            )
+            for dseq in range(1, 10_001)
+        ]
+        await store.import_events(events)
+        assert await store.pending_count() == 10_000
+    finally:
+        await store.close()
+    pushed = await a.sync()
+    assert pushed == {
+        "pushed": 10_000, "pulled": 0, "rejected": 0, "cursor": 10_000, "head": 10_000
+    }  # fmt: skip
+    await b.login(server, user)
+    assert (await b.sync())["pulled"] == 10_000
+    assert await b.snapshot() == await a.snapshot()
+
+
+async def test_a_reset_server_epoch_pushes_everything_again(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, _ = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    await _career(a, "A")
+    await a.sync()
+    store = await LocalStore.open(a.home, create=False)
+    try:
+        await store.set_meta({"sync_epoch": "an-older-server-life"})
+    finally:
+        await store.close()
+    # The server answers Reset: the client starts over, its events come back duplicates.
+    report = await a.sync()
+    assert report == {"pushed": 0, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+    status = (await a.json("status"))["sync"]
+    assert status["pending"] == 0
+
+
+async def test_revoked_device_stops_with_exit_code_4(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, _ = devices
+    user = await server.user("ada")
+    device = (await a.login(server, user))["device"]
+    await a.sync()
+    assert await server.store.revoke_device(user, device, now_ms())
+    code, out, err = await a.run("sync")
+    assert code == EXIT_SYNC
+    assert out == ""
+    assert "revoked" in err
+    assert err.count("\n") == 1
+
+
+async def test_login_keeps_the_token_secret_and_refuses_bad_input(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, _ = devices
+    user = await server.user("ada")
+    code, out, err = await a.run("login", server.http_url, "--token", "cle_not-a-token")
+    assert code == EXIT_SYNC
+    assert "refused the enrollment token" in err
+    code, _, err = await a.run("login", "ftp://example.org", "--token", "x")
+    assert (code, err.count("\n")) == (EXIT_SYNC, 1)
+    assert "not a server URL" in err
+    code, _, err = await a.run("login", "http://127.0.0.1:9", "--token", "x")
+    assert code == EXIT_SYNC
+    assert "cannot reach" in err
+    code, _, err = await a.run("sync")
+    assert code == EXIT_SYNC
+    assert "careerlog login" in err
+
+    out = await a.ok("login", server.http_url, "--token", await server.enrollment(user))
+    token_file = a.home / TOKEN_FILE
+    token = token_file.read_text().strip()
+    assert token
+    assert token not in out
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    with HomeReader.open(a.home) as reader:
+        assert reader.get_meta("server_url") == server.http_url
+    # The token is in the file only, never in the database.
+    assert token.encode() not in (a.home / "careerlog.db").read_bytes()
+
+
+async def test_watch_stops_with_exit_code_4_when_its_device_is_revoked(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    import httpx
+
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    device_b = (await b.login(server, user))["device"]
+    env = {**os.environ, "CAREERLOG_HOME": str(b.home)}
+    watcher = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "careerlog.client.cli", "sync", "--watch", "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert watcher.stdout is not None
+        await asyncio.wait_for(watcher.stdout.readline(), 15)
+        token_a = (a.home / TOKEN_FILE).read_text().strip()
+        async with httpx.AsyncClient(base_url=server.http_url) as client:
+            response = await client.delete(
+                f"/v1/devices/{device_b}", headers={"Authorization": f"Bearer {token_a}"}
+            )
+        assert response.status_code < 300, response.text
+        code = await asyncio.wait_for(watcher.wait(), 10)
+    finally:
+        if watcher.returncode is None:
+            watcher.kill()
+            await watcher.wait()
+    assert code == EXIT_SYNC
+    assert watcher.stderr is not None
+    err = (await watcher.stderr.read()).decode()
+    assert "careerlog: error: this device was revoked" in err
+
+
+async def test_the_server_clock_offset_corrects_new_events(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = await LocalStore.open(home)
+    try:
+        await store.set_clock_offset(3_600_000)
+    finally:
+        await store.close()
+    store = await LocalStore.open(home)  # a command opens it later, with no clock given
+    try:
+        from careerlog.client.commands import log_activity
+
+        event = await store.record(lambda s, env: log_activity(s, env, text="x", kind="other"))
+    finally:
+        await store.close()
+    ahead = hlc.wall_ms(event.hlc) - now_ms()
+    assert 3_500_000 < ahead <= 3_600_000
+
+
+def test_progress_line_shows_only_large_catch_ups() -> None:
+    from careerlog.client.sync import ProgressLine, SyncReport
+
+    written: list[str] = []
+    small = ProgressLine(written.append, interval_s=0)
+    small(SyncReport(cursor=0, head=40))
+    small(SyncReport(cursor=40, head=40))
+    small.done()
+    assert written == []
+    large = ProgressLine(written.append, interval_s=0)
+    large(SyncReport(cursor=0, head=5000, pending=1000))
+    large(SyncReport(cursor=2500, head=5000, pushed=400, pending=600))
+    assert "pushed 400/1000" in written[-1]
+    assert "2500/5000" in written[-1]
+    large.done()
+    assert written[-1] == "\r\x1b[2K"
+
+
+async def test_watch_reconnects_after_the_server_restarts(
+    tmp_path: Path, devices: tuple[Device, Device]
+) -> None:
+    a, b = devices
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'server.db'}", port=0, node="test")
+    async with running(settings) as first:
+        user = await first.user("ada")
+        await a.login(first, user)
+        await b.login(first, user)
+        port = int(first.http_url.rsplit(":", 1)[1])
+        env = {**os.environ, "CAREERLOG_HOME": str(b.home)}
+        watcher = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "careerlog.client.cli", "sync", "--watch", "--json",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert watcher.stdout is not None
+        await asyncio.wait_for(watcher.stdout.readline(), 15)
+    try:
+        await asyncio.sleep(0.3)  # the server is down; the watcher backs off
+        assert watcher.returncode is None
+        async with running(dataclasses.replace(settings, port=port)):
+            await a.ok("log", "after the restart")
+            await a.sync()
+            line = json.loads(await asyncio.wait_for(watcher.stdout.readline(), 10))
+            while line["pulled"] < 1:
+                line = json.loads(await asyncio.wait_for(watcher.stdout.readline(), 10))
+            watcher.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(watcher.wait(), 10) == EXIT_INTERRUPTED
+    finally:
+        if watcher.returncode is None:
+            watcher.kill()
+            await watcher.wait()
