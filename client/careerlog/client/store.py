@@ -494,14 +494,6 @@ class LocalStore:
                     state = apply(self.state, event)
                 else:
                     state = await self._record_in_transaction(event, row, retraction)
-            except _StaleSequence:
-                await self._reload()
-                raise
-            except sqlite3.IntegrityError as exc:
-                await self._reload()
-                if "stale device sequence" in str(exc):
-                    raise _StaleSequence from None
-                raise
             except BaseException:
                 await self._reload()
                 raise
@@ -754,15 +746,6 @@ class LocalStore:
                     snapshots,
                 )
             await db.execute("COMMIT")
-        except sqlite3.IntegrityError as exc:
-            await self._rollback()
-            await self._reload()
-            if "stale device sequence" in str(exc):
-                raise StoreError(
-                    "these events of this device do not continue its sequence "
-                    f"(it is at {self._next_dseq - 1}); import its complete export"
-                ) from None
-            raise
         except BaseException:
             if inserting is not None and not inserting.done():
                 with contextlib.suppress(BaseException):
