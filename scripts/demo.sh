@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install Careerlog into .venv and run the guided demo on a throwaway home.
+# Install Careerlog (with its sync server) into .venv and run the guided demo:
+# a career plan on a throwaway home, then a server on the embedded SQLite
+# default and a second device that syncs with it.
 # Afterwards, `.venv/bin/careerlog --help` is yours to explore.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,5 +9,5 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[server]"
 exec .venv/bin/careerlog demo "$@"

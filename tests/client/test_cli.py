@@ -310,6 +310,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
                     "careerlog history", "careerlog timeline"):  # fmt: skip
         assert f"$ {command}" in result.stdout
     assert "learned_new_info" in result.stdout
+    # Then a local server, a second device, and both converging.
+    assert "$ careerlog-server serve" in result.stdout
+    assert "pushed 0, pulled 8" in result.stdout
+    assert "pushed 0, pulled 1" in result.stdout
+    assert "Coffee chat with a staff engineer" in result.stdout
 
 
 def test_a_backdated_check_in_after_a_task_completion_still_sets_the_value(cli: Cli) -> None:

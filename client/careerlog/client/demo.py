@@ -6,12 +6,16 @@ so a newcomer sees exactly what to type for themselves.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
 import shlex
+import socket
+import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +119,92 @@ async def run_demo(home: str | None) -> int:
     await _run(base, ["history", goal])
     _say("Everything that happened, in order")
     await _run(base, ["timeline"])
+    await _sync_tour(base)
     print(
         f"\nTry more yourself:  export CAREERLOG_HOME={base}; careerlog --help"
         "\nYour own log lives in the default home: just run  careerlog init"
+        "\nConnect a real device: careerlog login https://YOUR-SERVER --token TOKEN "
+        "(a token comes from: careerlog-server user add NAME, or user enroll NAME)"
     )
     return 0
+
+
+def _server_command() -> list[str]:
+    script = Path(sys.executable).with_name("careerlog-server")
+    if script.exists():
+        return [str(script)]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from careerlog.server.cli import main; sys.exit(main())",
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _admin(db_url: str, *words: str) -> str:
+    """Run one ``careerlog-server`` admin command, show it, return its output."""
+    print("$ " + shlex.join(["careerlog-server", *words, "--db", db_url]), flush=True)
+    done = subprocess.run(
+        [*_server_command(), *words, "--db", db_url], capture_output=True, text=True, check=True
+    )
+    print(done.stdout.strip(), flush=True)
+    return done.stdout.strip()
+
+
+async def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        if process.poll() is not None:
+            raise RuntimeError("the demo server stopped")
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, f"{url}/ready", timeout=1)
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the demo server did not start")
+
+
+async def _sync_tour(laptop: Path) -> None:
+    """Two devices of one person converge through a server on the embedded default."""
+    try:
+        import careerlog.server.cli  # noqa: F401 -- only to know the server extra is here
+    except ImportError:
+        print("\n(Install the server extra to see two devices sync: pip install -e '.[server]')")
+        return
+    phone = laptop.with_name(laptop.name + "-phone")
+    db_url = f"sqlite:///{laptop.with_name(laptop.name + '-server.db')}"
+    url = f"http://127.0.0.1:{_free_port()}"
+    port = url.rsplit(":", 1)[1]
+    _say("Sync: a server on the embedded SQLite default, and a second device")
+    print("$ " + shlex.join(["careerlog-server", "serve", "--db", db_url, "--port", port]))
+    server = subprocess.Popen(
+        [*_server_command(), "serve", "--db", db_url, "--port", port, "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await _wait_ready(url, server)
+        laptop_token = _admin(db_url, "user", "add", "you")
+        phone_token = _admin(db_url, "user", "enroll", "you")
+        await _run(laptop, ["login", url, "--token", laptop_token, "--name", "laptop"])
+        await _run(phone, ["login", url, "--token", phone_token, "--name", "phone"])
+        await _run(laptop, ["sync"])
+        await _run(phone, ["sync"])
+        _say(f"The phone ({phone}) now holds the laptop's plan")
+        await _run(phone, ["status"])
+        _say("Offline on the phone: log something; then both sync and agree")
+        await _run(
+            phone,
+            ["log", "Coffee chat with a staff engineer @networking", "--kind", "networking"],
+            capture=True,
+        )
+        await _run(phone, ["sync"])
+        await _run(laptop, ["sync"])
+        await _run(laptop, ["timeline", "--limit", "3"])
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
