@@ -79,11 +79,12 @@ def _acknowledged_then_killed(home: Path, after: int) -> list[str]:
 def _check_home(home: Path) -> None:
     with sqlite3.connect(home / DB_NAME) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        orphans = db.execute(
-            "SELECT count(*) FROM outbox o LEFT JOIN events e ON e.dseq = o.dseq "
-            "AND e.hlc = o.hlc WHERE e.body IS NULL"
+        # Nothing has been sent anywhere: every event is still queued for sync.
+        (device,) = db.execute("SELECT value FROM meta WHERE key = 'device'").fetchone()
+        queued = db.execute(
+            f"SELECT count(*) FROM events WHERE device = '{device}' AND pos IS NULL"
         ).fetchone()
-        assert orphans == (0,)
+        assert queued == db.execute("SELECT count(*) FROM events").fetchone()
 
 
 async def _verify(home: Path, acknowledged: list[str]) -> None:

@@ -8,6 +8,7 @@ synchronous read-only view of a home through the standard ``sqlite3`` module.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import zlib
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 DB_NAME = "careerlog.db"
+_DEVICE_ID = re.compile(r"[0-9a-z]{1,64}")
 
 Key = tuple[int, str, int]
 MIN_KEY: Key = (-1, "", 0)
@@ -158,7 +160,12 @@ class HomeReader:
             self._db.execute("COMMIT")
 
     def pending_count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        device = self.device
+        if not _DEVICE_ID.fullmatch(device):
+            return 0
+        # The same literal spelling as the partial index ``own_unacked``.
+        query = f"SELECT count(*) FROM events WHERE device = '{device}' AND pos IS NULL"
+        return int(self._db.execute(query).fetchone()[0])
 
     def rejected(self) -> list[RejectedEvent]:
         rows = self._db.execute(

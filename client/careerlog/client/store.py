@@ -59,7 +59,7 @@ from careerlog.client.home import (
     retraction_from_row,
     usable,
 )
-from careerlog.client.store_schema import MIGRATIONS, own_device_triggers
+from careerlog.client.store_schema import MIGRATIONS, own_device_index
 from careerlog.shared import hlc as hlc_clock
 from careerlog.shared.codec import decode_event, encode_event
 from careerlog.shared.events import EntryRetracted, Envelope, Event
@@ -223,7 +223,7 @@ class LocalStore:
             device = new_device_id()
             await self._write_meta({"device": device, "created_ms": str(self._clock.now_ms())})
         self.device = device
-        for statement in own_device_triggers(device):
+        for statement in own_device_index(device):
             await db.execute(statement)
         await self._load()
 
@@ -232,10 +232,17 @@ class LocalStore:
         self._data_version = await self._scalar("PRAGMA data_version")
         self._count = await self._scalar("SELECT count(*) FROM events")
         self._next_dseq = (
-            await self._scalar(
-                "SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?", self.device
+            max(
+                await self._scalar(
+                    "SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?",
+                    self.device,
+                ),
+                await self._scalar(
+                    f"SELECT coalesce(max(dseq), 0) FROM events WHERE {self._queued}"
+                ),
             )
-        ) + 1
+            + 1
+        )
         self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
         self._retractions = []
         async with db.execute(
@@ -631,17 +638,21 @@ class LocalStore:
         snapshots that fall due as rows (written by the caller)."""
         state = self.state
         since = self._since_snapshot
-        interval = self._snapshot_interval()
         with _collector_paused():
-            for event in events:
-                apply(state, event)
-                since += 1
-                if since >= interval:
+            start = 0
+            while start < len(events):
+                # Fold up to the next snapshot in one call (the batch fold is
+                # twice as fast as one apply per event).
+                room = max(1, self._snapshot_interval() - since)
+                chunk = events[start : start + room]
+                state = fold(chunk, state)
+                start += len(chunk)
+                since += len(chunk)
+                if since >= self._snapshot_interval():
                     body = zlib.compress(encode_state(state), 1)
                     assert state.last_key is not None
                     snapshots.append((*state.last_key, state.event_count, body))
                     self._snapshot_bytes = len(body)
-                    interval = self._snapshot_interval()
                     since = 0
         self._since_snapshot = since
         return state
@@ -659,6 +670,9 @@ class LocalStore:
                 f"SELECT device, last_dseq FROM devices WHERE device IN ({marks})", chunk
             ) as cursor:
                 heads.update({row[0]: row[1] async for row in cursor})
+        if self.device in heads or any(e.device == self.device for e in batch):
+            # This device's queued events are not in ``devices`` yet.
+            heads[self.device] = max(heads.get(self.device, 0), self._next_dseq - 1)
         # Each device's sequence is kept gapless here, so an event is already
         # held exactly when its dseq is at or below its device's head.
         order = sorted(range(len(batch)), key=lambda i: (batch[i].device, batch[i].dseq))
@@ -714,16 +728,17 @@ class LocalStore:
                 )
             )
             snapshots: list[tuple[int, str, int, int, bytes]] = []
-            if not refold:
-                # The common case (new events after everything held): fold them
-                # here while the database thread inserts them.
-                state = self._fold_new([e for e, _ in fresh], snapshots)
+            # (Folding on this thread while the database thread inserts was
+            # slower: both need the GIL for every row.)
             await inserting
-            # (This device's head is kept by a trigger.)
+            if not refold:
+                # The common case: new events after everything held.
+                state = self._fold_new([e for e, _ in fresh], snapshots)
             await db.executemany(
                 "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
                 "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
-                [(device, head) for device, head in heads.items() if device != self.device],
+                # (This device's head moves with server verdicts, not imports.)
+                [(d, h) for d, h in heads.items() if d != self.device or positions is not None],
             )
             await self._resolve_retractions([e for e, _ in fresh])
             for event in new_retractions:
@@ -731,8 +746,8 @@ class LocalStore:
                 assert pending is not None
                 self._retractions.append(await self._insert_retraction(event, pending))
             self._retractions.sort(key=lambda r: r.key)
-            # (This device's own events, re-imported from its export, are
-            # queued for sync by a trigger.)
+            # (This device's own events re-imported from its export have no
+            # position: they are in the push queue.)
             if refold:
                 await db.execute(
                     "DELETE FROM snapshots WHERE (hlc, device, dseq) >= (?, ?, ?)", earliest
@@ -830,19 +845,32 @@ class LocalStore:
 
     # --- the outbox (sync) ------------------------------------------------------------
 
+    @property
+    def _queued(self) -> str:
+        """SQL condition of the push queue: this device's events without a server
+        position. Spelled with the device id as a literal, exactly as the partial
+        index ``own_unacked`` is, so SQLite uses the index."""
+        return f"device = '{self.device}' AND pos IS NULL"
+
     async def pending(self, limit: int) -> list[tuple[Event, bytes]]:
         """This device's unacknowledged events, oldest first, with their bytes."""
         async with self._db.execute(
-            "SELECT e.body FROM outbox o JOIN events e "
-            "ON e.hlc = o.hlc AND e.device = ? AND e.dseq = o.dseq "
-            "ORDER BY o.dseq LIMIT ?",
-            (self.device, limit),
+            f"SELECT body FROM events WHERE {self._queued} ORDER BY dseq LIMIT ?", (limit,)
         ) as cursor:
             rows = await cursor.fetchall()
         return [(decode_event(row[0]), row[0]) for row in rows]
 
     async def pending_count(self) -> int:
-        return int(await self._scalar("SELECT count(*) FROM outbox"))
+        return int(await self._scalar(f"SELECT count(*) FROM events WHERE {self._queued}"))
+
+    async def _advance_own_head(self, dseq: int) -> None:
+        """Remember that the server has judged this device's events up to ``dseq``
+        (they leave the queue, which held the head until then)."""
+        await self._db.execute(
+            "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
+            "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
+            (self.device, dseq),
+        )
 
     async def mark_acked(self, acks: Sequence[tuple[UUID, int, int]]) -> None:
         """Record server acknowledgements: (event id, dseq, pos) each."""
@@ -852,13 +880,10 @@ class LocalStore:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 await self._db.executemany(
-                    "UPDATE events SET pos = ? WHERE device = ? AND dseq = ? "
-                    "AND hlc = (SELECT hlc FROM outbox WHERE dseq = ?)",
-                    [(pos, self.device, dseq, dseq) for _, dseq, pos in acks],
+                    f"UPDATE events SET pos = ? WHERE {self._queued} AND dseq = ?",
+                    [(pos, dseq) for _, dseq, pos in acks],
                 )
-                await self._db.executemany(
-                    "DELETE FROM outbox WHERE dseq = ?", [(dseq,) for _, dseq, _ in acks]
-                )
+                await self._advance_own_head(max(dseq for _, dseq, _ in acks))
                 await self._db.executemany(
                     "DELETE FROM rejected WHERE dseq = ?", [(dseq,) for _, dseq, _ in acks]
                 )
@@ -877,7 +902,11 @@ class LocalStore:
                     "VALUES (?, ?, ?, ?, ?)",
                     (event_id.bytes, dseq, code, reason, self._clock.now_ms()),
                 )
-                await self._db.execute("DELETE FROM outbox WHERE dseq = ?", (dseq,))
+                # Position 0: out of the queue (a server position is never 0).
+                await self._db.execute(
+                    f"UPDATE events SET pos = 0 WHERE {self._queued} AND dseq = ?", (dseq,)
+                )
+                await self._advance_own_head(dseq)
                 await self._db.execute("COMMIT")
             except BaseException:
                 await self._rollback()
@@ -904,8 +933,8 @@ class LocalStore:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 cursor = await self._db.execute(
-                    "INSERT OR IGNORE INTO outbox (dseq, hlc) "
-                    "SELECT dseq, hlc FROM events WHERE device = ? AND dseq >= ?",
+                    "UPDATE events SET pos = NULL "
+                    "WHERE device = ? AND dseq >= ? AND pos IS NOT NULL",
                     (self.device, from_dseq),
                 )
                 added = cursor.rowcount
@@ -928,12 +957,8 @@ class LocalStore:
             await db.execute("BEGIN IMMEDIATE")
             try:
                 await db.execute("UPDATE events SET pos = NULL WHERE pos IS NOT NULL")
+                # (Every own event is now without a position: queued again.)
                 await db.execute("DELETE FROM rejected")
-                await db.execute(
-                    "INSERT OR IGNORE INTO outbox (dseq, hlc) "
-                    "SELECT dseq, hlc FROM events WHERE device = ?",
-                    (self.device,),
-                )
                 await db.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
