@@ -10,4 +10,6 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[server]"
+# Bytecode now, so every command starts fast even where PYTHONDONTWRITEBYTECODE is set.
+.venv/bin/python -m compileall -q shared client server
 exec .venv/bin/careerlog demo "$@"

@@ -153,6 +153,8 @@ class LocalStore:
         self._count = 0
         self._since_snapshot = 0
         self._snapshot_bytes = 0
+        #: During a rebuild, the size the final snapshot will roughly have.
+        self._snapshot_bytes_floor = 0
         self._data_version = 0
         self._retractions: list[_Retraction] = []
 
@@ -341,7 +343,8 @@ class LocalStore:
             return fold([decode_event(row[0]) for row in rows], state)
 
     def _snapshot_interval(self) -> int:
-        return max(SNAPSHOT_EVERY, self._snapshot_bytes // SNAPSHOT_BYTES_PER_EVENT)
+        size = max(self._snapshot_bytes, self._snapshot_bytes_floor)
+        return max(SNAPSHOT_EVERY, size // SNAPSHOT_BYTES_PER_EVENT)
 
     def _snapshot_due(self) -> bool:
         return self._since_snapshot >= self._snapshot_interval()
@@ -417,9 +420,10 @@ class LocalStore:
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
-                # (The newest snapshot's size still sets the interval: the
-                # final state is about that big, so snapshotting an early, small
-                # state every thousand events would only cost time.)
+                # The newest snapshot's size sets the interval throughout: the
+                # final state is about that big, and snapshotting the early,
+                # small states every thousand events would only cost time.
+                self._snapshot_bytes_floor = self._snapshot_bytes
                 await self._db.execute("DELETE FROM snapshots")
                 refold_at = {r.key for r in self._retractions if r.target_key is not None}
                 self._since_snapshot = 0
@@ -431,6 +435,8 @@ class LocalStore:
             except BaseException:
                 await self._rollback()
                 raise
+            finally:
+                self._snapshot_bytes_floor = 0
             self.state = state
             return state
 
