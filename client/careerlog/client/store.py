@@ -353,10 +353,14 @@ class LocalStore:
         if state.last_key is None:
             return
         body = zlib.compress(encode_state(state), 1)
+        await self._store_snapshot((*state.last_key, state.event_count), body)
+
+    async def _store_snapshot(self, where: tuple[int, str, int, int], body: bytes) -> None:
+        """Write a compressed snapshot at (hlc, device, dseq, event count)."""
         await self._db.execute(
             "INSERT OR REPLACE INTO snapshots (hlc, device, dseq, count, body) "
             "VALUES (?, ?, ?, ?, ?)",
-            (*state.last_key, state.event_count, body),
+            (*where, body),
         )
         self._snapshot_bytes = len(body)
         self._since_snapshot = 0
@@ -397,6 +401,10 @@ class LocalStore:
     async def _fold_pages(
         self, pages: AsyncIterator[list[Any]], state: CareerState, refold_at: set[Key]
     ) -> CareerState:
+        # A snapshot is encoded here (the state changes next) but compressed on
+        # a worker thread while folding goes on: zlib releases the GIL, and
+        # compressing a big state costs as much as folding thousands of events.
+        compressing: tuple[tuple[int, str, int, int], asyncio.Future[bytes]] | None = None
         async for rows in pages:
             if not refold_at or not any((r[1], r[2], r[3]) in refold_at for r in rows):
                 # The common case: a page with no retraction folds in one call.
@@ -411,8 +419,17 @@ class LocalStore:
                     else:
                         apply(state, decode_event(body))
                     self._since_snapshot += 1
-            if self._snapshot_due():
-                await self._write_snapshot(state)
+            if self._snapshot_due() and state.last_key is not None:
+                if compressing is not None:
+                    await self._store_snapshot(compressing[0], await compressing[1])
+                raw = encode_state(state)
+                compressing = (
+                    (*state.last_key, state.event_count),
+                    asyncio.ensure_future(asyncio.to_thread(zlib.compress, raw, 1)),
+                )
+                self._since_snapshot = 0
+        if compressing is not None:
+            await self._store_snapshot(compressing[0], await compressing[1])
         return state
 
     async def rebuild(self) -> CareerState:
