@@ -282,15 +282,20 @@ class LocalStore:
     async def _write_meta(self, values: dict[str, str]) -> None:
         await self._db.execute("BEGIN IMMEDIATE")
         try:
+            await self._upsert_meta(values)
+            await self._db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            raise
+
+    async def _upsert_meta(self, values: dict[str, str]) -> None:
+        """Set meta keys inside the caller's transaction."""
+        if values:
             await self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 list(values.items()),
             )
-            await self._db.execute("COMMIT")
-        except BaseException:
-            await self._rollback()
-            raise
 
     async def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -631,25 +636,30 @@ class LocalStore:
     async def import_events(self, events: Iterable[Event]) -> ImportResult:
         """Add events from an export or another device; duplicates are skipped."""
         batch = list(events)
-        return await self._add_foreign_retrying(batch, None)
+        return await self._add_foreign_retrying(batch, None, {})
 
     async def ingest_remote(
-        self, events: Sequence[Event], positions: Sequence[int]
+        self,
+        events: Sequence[Event],
+        positions: Sequence[int],
+        *,
+        meta: dict[str, str] | None = None,
     ) -> ImportResult:
-        """Add events pulled from the sync server, with their server positions.
+        """Add events pulled from the sync server, with their server positions,
+        and ``meta`` (the sync cursor) in the same transaction.
 
         The server's log has no place for events it rejected, so a device's
         sequence may skip their ``dseq``s here: the server never sends them later.
         """
-        return await self._add_foreign_retrying(list(events), list(positions))
+        return await self._add_foreign_retrying(list(events), list(positions), meta or {})
 
     async def _add_foreign_retrying(
-        self, batch: list[Event], positions: list[int] | None
+        self, batch: list[Event], positions: list[int] | None, meta: dict[str, str]
     ) -> ImportResult:
         for _attempt in range(5):
             async with self._lock:
                 try:
-                    return await self._add_foreign(batch, positions)
+                    return await self._add_foreign(batch, positions, meta)
                 except _StaleSequence:
                     continue  # another process (a CLI verb) committed: reloaded, again
         raise StoreError("another process keeps writing to this home; try again")
@@ -680,7 +690,9 @@ class LocalStore:
         self._since_snapshot = since
         return state
 
-    async def _add_foreign(self, batch: list[Event], positions: list[int] | None) -> ImportResult:
+    async def _add_foreign(
+        self, batch: list[Event], positions: list[int] | None, meta: dict[str, str]
+    ) -> ImportResult:
         if not batch:
             return ImportResult(0, 0)
         db = self._db
@@ -715,7 +727,7 @@ class LocalStore:
                 )
             heads[event.device] = event.dseq
             fresh.append((event, positions[index] if positions is not None else None))
-        if known:
+        if known or (meta and not fresh):
             # Events coming back from the server (ours among them): record their pos.
             await db.execute("BEGIN IMMEDIATE")
             try:
@@ -724,6 +736,8 @@ class LocalStore:
                     "AND pos IS NULL",
                     [(pos, e.hlc, e.device, e.dseq) for e, pos in known],
                 )
+                if not fresh:
+                    await self._upsert_meta(meta)
                 await db.execute("COMMIT")
             except BaseException:
                 await self._rollback()
@@ -783,6 +797,7 @@ class LocalStore:
                     "VALUES (?, ?, ?, ?, ?)",
                     snapshots,
                 )
+            await self._upsert_meta(meta)
             await db.execute("COMMIT")
         except BaseException:
             if inserting is not None and not inserting.done():

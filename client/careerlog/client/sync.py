@@ -380,9 +380,11 @@ class SyncEngine:
 
     async def _store_remote(self, session: ClientSession, page: Sequence[Item], head: int) -> None:
         events = [decode_event(bytes(item.event)) for item in page]
-        result = await self.store.ingest_remote(events, [item.pos for item in page])
         cursor = page[-1].pos
-        await self.store.set_meta({CURSOR_META: str(cursor)})
+        # The cursor commits with the events: a crash cannot separate them.
+        result = await self.store.ingest_remote(
+            events, [item.pos for item in page], meta={CURSOR_META: str(cursor)}
+        )
         self.report.pulled += result.added
         self.report.cursor = cursor
         self.report.head = max(self.report.head, head)

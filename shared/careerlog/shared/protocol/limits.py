@@ -21,7 +21,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     #: How far an event's HLC wall time may run ahead of the server clock.
     max_clock_skew_ms: int = 5 * 60_000
     #: Most events per ``Events`` page (also bounded by ``max_frame_bytes``).
-    page_size: int = 500
+    page_size: int = 2000
     #: Send a ``Ping`` after this long without receiving anything.
     ping_interval_ms: int = 20_000
     #: Close if a ``Ping`` goes unanswered (or no ``Hello`` arrives) this long.
