@@ -183,9 +183,9 @@ async def _receiver(home: str, server_url: str, token: str) -> None:
         stored = 0
         ingest = store.ingest_remote
 
-        async def ingest_and_report(events, positions):  # type: ignore[no-untyped-def]
+        async def ingest_and_report(events, positions, **kwargs):  # type: ignore[no-untyped-def]
             nonlocal stored
-            result = await ingest(events, positions)  # committed when this returns
+            result = await ingest(events, positions, **kwargs)  # committed when this returns
             stored += len(events)
             print(f"stored {stored} {time.perf_counter()}", flush=True)
             return result
