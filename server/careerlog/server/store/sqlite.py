@@ -78,7 +78,7 @@ class SqliteStore(EventStore):
             # busy_timeout first: switching a new file to WAL needs a lock that
             # another process opening the same file may hold for a moment.
             await writer.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            await writer.execute("PRAGMA journal_mode=WAL")
+            await _switch_to_wal(writer)
             await writer.execute("PRAGMA synchronous=NORMAL")
             pool: list[aiosqlite.Connection] = []
             for _ in range(max(1, readers)):
@@ -460,3 +460,20 @@ def _append_now(
             db.execute("ROLLBACK")
         raise
     return plan.results(head + 1, earlier), head + len(accepted)
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+    """Put the file in WAL mode, waiting out other openers.
+
+    Changing the journal mode needs the file to itself, and SQLite reports
+    "database is locked" at once instead of calling the busy handler when
+    several nodes open a new file together; so wait and try again here.
+    """
+    for attempt in range(100):
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            await asyncio.sleep(0.01 * (1 + attempt % 10))
