@@ -199,15 +199,15 @@ class LocalStore:
     async def _setup(self) -> None:
         db = self._db
         try:
+            await db.execute("PRAGMA busy_timeout=10000")
             await db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only takes on a new file
-            await db.execute("PRAGMA journal_mode=WAL")
+            await _switch_to_wal(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.home / DB_NAME} is not a Careerlog database: {exc}") from None
         durability = os.environ.get("CAREERLOG_DURABILITY", "normal").lower()
         if durability not in ("normal", "full"):
             raise StoreError(f"CAREERLOG_DURABILITY must be 'normal' or 'full', not {durability!r}")
         await db.execute(f"PRAGMA synchronous={durability.upper()}")
-        await db.execute("PRAGMA busy_timeout=10000")
         await db.execute("PRAGMA foreign_keys=ON")
         version = await self._scalar("PRAGMA user_version")
         if version > len(MIGRATIONS):
@@ -1046,3 +1046,19 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+    """Put the file in WAL mode, waiting out another process opening it too.
+
+    Changing the journal mode needs the file to itself, and SQLite reports
+    "database is locked" at once instead of calling the busy handler.
+    """
+    for attempt in range(100):
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            await asyncio.sleep(0.01 * (1 + attempt % 10))
