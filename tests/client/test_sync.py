@@ -427,3 +427,34 @@ async def test_watch_reconnects_after_the_server_restarts(
         if watcher.returncode is None:
             watcher.kill()
             await watcher.wait()
+
+
+async def test_a_person_lists_their_devices_and_revokes_a_lost_one(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    laptop, phone = devices
+    user = await server.user("ada")
+    await laptop.login(server, user)
+    await phone.login(server, user)
+    listed = await laptop.json("devices", "list")
+    phone_id = HomeReader.open(phone.home).device
+    assert {d["device"] for d in listed} == {HomeReader.open(laptop.home).device, phone_id}
+    assert [d["current"] for d in listed if d["device"] == phone_id] == [False]
+    assert "this device" in await laptop.ok("devices", "list")
+    assert await laptop.json("devices", "revoke", phone_id) == {"revoked": phone_id}
+    code, _, err = await phone.run("sync")
+    assert code == EXIT_SYNC
+    assert "revoked" in err
+    code, _, err = await laptop.run("devices", "revoke", phone_id)
+    assert code == EXIT_SYNC
+    assert "no active device" in err
+    (revoked,) = [d for d in await laptop.json("devices", "list") if d["device"] == phone_id]
+    assert revoked["revoked_ms"] is not None
+
+
+async def test_device_verbs_need_a_connected_home(devices: tuple[Device, Device]) -> None:
+    laptop, _ = devices
+    await laptop.ok("init")
+    code, _, err = await laptop.run("devices", "list")
+    assert code == EXIT_SYNC
+    assert "not connected" in err

@@ -999,6 +999,64 @@ async def login(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _connected(args: argparse.Namespace) -> tuple[str, str]:
+    """This home's server URL and device token, or a clear error."""
+    from careerlog.client.enrollment import SERVER_META, read_token
+    from careerlog.client.home import HomeReader
+
+    home = _home(args)
+    with HomeReader.open(home) as reader:
+        server = reader.get_meta(SERVER_META)
+    token = read_token(home)
+    if not server or not token:
+        raise CliError("this device is not connected: careerlog login URL --token TOKEN", EXIT_SYNC)
+    return server, token
+
+
+def devices_list(args: argparse.Namespace) -> int:
+    """The user's devices, from the server."""
+    from datetime import datetime as _datetime
+
+    from careerlog.client.enrollment import EnrollmentError, list_devices
+
+    server, token = _connected(args)
+    try:
+        found = list_devices(server, token)
+    except EnrollmentError as exc:
+        raise CliError(str(exc), EXIT_SYNC) from None
+    if args.json:
+        _print_json(found)
+        return EXIT_OK
+    table = _table(f"Devices at {server}", ["device", "name", "added", "state"], no_wrap=["device"])
+
+    def day(ms: object) -> str:
+        return _datetime.fromtimestamp(int(str(ms)) / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+    for item in found:
+        state = "this device" if item.get("current") else "active"
+        if item.get("revoked_ms") is not None:
+            state = f"revoked {day(item['revoked_ms'])}"
+        table.add_row(str(item["device"]), str(item["name"]), day(item["created_ms"]), state)
+    _console().print(table)
+    return EXIT_OK
+
+
+def devices_revoke(args: argparse.Namespace) -> int:
+    """Revoke another device of yours (a lost laptop): it can no longer sync."""
+    from careerlog.client.enrollment import EnrollmentError, revoke_device
+
+    server, token = _connected(args)
+    try:
+        revoke_device(server, token, args.device)
+    except EnrollmentError as exc:
+        raise CliError(str(exc), EXIT_SYNC) from None
+    if args.json:
+        _print_json({"revoked": args.device})
+    else:
+        print(f"revoked {args.device}")
+    return EXIT_OK
+
+
 async def sync(args: argparse.Namespace) -> int:
     """Push the outbox and pull the server's log (``--watch``: stay connected)."""
     from careerlog.client.enrollment import SERVER_META, read_token
@@ -1165,6 +1223,7 @@ COMMANDS = frozenset(
         "rebuild",
         "login",
         "sync",
+        "devices",
     ]
 )
 
@@ -1429,6 +1488,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--token", required=True, help="enrollment token from: careerlog-server user enroll NAME"
     )
     p.add_argument("--name", help="a name for this device (default: the host name)")
+    devices = group("devices", "this user's devices on the sync server")
+    command(devices, "list", devices_list, "list your devices (revoked ones included)")
+    p = command(devices, "revoke", devices_revoke, "revoke a device: it can no longer sync")
+    p.add_argument("device", help="the device id (see: careerlog devices list)")
     p = command(sub, "sync", sync, "push new events to the server and pull the others")
     p.add_argument(
         "--watch", action="store_true", help="stay connected and sync continuously (Ctrl-C stops)"

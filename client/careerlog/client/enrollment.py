@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
@@ -140,3 +142,43 @@ def write_token(home: Path, token: str) -> Path:
         os.close(fd)
     os.replace(temporary, path)
     return path
+
+
+def _device_api(server_url: str, token: str, method: str, path: str) -> Any:
+    """One call to the server's device API with this device's token; blocking."""
+    request = urllib.request.Request(
+        f"{server_url}{path}",
+        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            data = response.read()
+    except urllib.error.HTTPError as exc:
+        detail = _detail(exc)
+        if exc.code == 401:
+            raise EnrollmentError(
+                "the server does not accept this device any more (revoked?): "
+                "careerlog login URL --token TOKEN connects it again"
+            ) from None
+        if exc.code == 404:
+            raise EnrollmentError(detail or "not found") from None
+        raise EnrollmentError(f"the server answered HTTP {exc.code}: {detail}") from None
+    except urllib.error.URLError as exc:
+        raise EnrollmentError(f"cannot reach {server_url}: {exc.reason}") from None
+    except OSError as exc:
+        raise EnrollmentError(f"cannot reach {server_url}: {exc}") from None
+    return json.loads(data) if data else None
+
+
+def list_devices(server_url: str, token: str) -> list[dict[str, Any]]:
+    """The user's devices as the server knows them (revoked ones included)."""
+    answer = _device_api(server_url, token, "GET", "/v1/devices")
+    if not isinstance(answer, list):
+        raise EnrollmentError(f"{server_url} gave an answer that is not a device list")
+    return [dict(item) for item in answer]
+
+
+def revoke_device(server_url: str, token: str, device: str) -> None:
+    """Revoke one of the user's devices: its token stops working, its socket closes."""
+    _device_api(server_url, token, "DELETE", f"/v1/devices/{urllib.parse.quote(device, safe='')}")
