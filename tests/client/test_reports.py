@@ -26,7 +26,7 @@ def _history() -> tuple[History, str, str]:
 
 def test_icalendar_lines_are_crlf_folded_at_75_octets_and_escaped() -> None:
     h, goal, milestone = _history()
-    text = icalendar(fold(h.events), "dev", now=datetime(2026, 2, 1, tzinfo=UTC))
+    text = icalendar(fold(h.events), now=datetime(2026, 2, 1, tzinfo=UTC))
     assert text.startswith("BEGIN:VCALENDAR\r\n")
     assert text.endswith("END:VCALENDAR\r\n")
     lines = text.split("\r\n")[:-1]

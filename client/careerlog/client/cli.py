@@ -890,7 +890,7 @@ async def export(args: argparse.Namespace) -> int:
         elif args.format == "md":
             data = reports.markdown(store.state, await store.events(), _today()).encode()
         elif args.format == "ics":
-            data = reports.icalendar(store.state, store.device).encode()
+            data = reports.icalendar(store.state).encode()
         else:
             data = reports.goals_csv(store.state, _today()).encode()
     finally:
@@ -930,8 +930,6 @@ async def import_(args: argparse.Namespace) -> int:
 
 
 async def rebuild(args: argparse.Namespace) -> int:
-    import msgspec
-
     from careerlog.shared.projections import encode_state
 
     store = await _open(args, create=False)
@@ -946,7 +944,6 @@ async def rebuild(args: argparse.Namespace) -> int:
         _print_json({"events": count, "identical": same})
     else:
         print(f"rebuilt read models from {count} events: " + ("identical" if same else "CHANGED"))
-    del msgspec
     return EXIT_OK if same else EXIT_DATA
 
 

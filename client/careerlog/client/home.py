@@ -8,7 +8,6 @@ synchronous read-only view of a home through the standard ``sqlite3`` module.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import zlib
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from types import TracebackType
 from typing import Self
 from uuid import UUID
 
+from careerlog.client.store_schema import DEVICE_ID
 from careerlog.shared.codec import decode_event
 from careerlog.shared.projections import CareerState, decode_state, fold, new_state
 
@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 DB_NAME = "careerlog.db"
-_DEVICE_ID = re.compile(r"[0-9a-z]{1,64}")
 
 Key = tuple[int, str, int]
 MIN_KEY: Key = (-1, "", 0)
@@ -161,7 +160,7 @@ class HomeReader:
 
     def pending_count(self) -> int:
         device = self.device
-        if not _DEVICE_ID.fullmatch(device):
+        if not DEVICE_ID.fullmatch(device):
             return 0
         # The same literal spelling as the partial index ``own_unacked``.
         query = f"SELECT count(*) FROM events WHERE device = '{device}' AND pos IS NULL"

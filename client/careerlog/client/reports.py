@@ -3,8 +3,8 @@ deadlines, a CSV of goals. Pure: state (and events) in, text out.
 
 The iCalendar output follows RFC 5545: CRLF line ends, lines folded at 75
 octets, text escaped, and a UID per deadline that stays the same across
-exports (record id + device-independent suffix) so a calendar that imports the
-file twice updates entries instead of duplicating them.
+exports and on every device (it is made from the record id), so a calendar that
+imports the file twice updates entries instead of duplicating them.
 """
 
 from __future__ import annotations
@@ -185,10 +185,9 @@ def _fold(line: str) -> list[str]:
     return pieces
 
 
-def icalendar(state: CareerState, device: str, now: datetime | None = None) -> str:
+def icalendar(state: CareerState, now: datetime | None = None) -> str:
     """Every open deadline (goals, milestones, tasks, follow-ups) as all-day events."""
     stamp = (now or datetime.now().astimezone()).strftime("%Y%m%dT%H%M%SZ")
-    del device  # UIDs derive from record ids, which are the same on every device
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",

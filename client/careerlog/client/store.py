@@ -3,10 +3,11 @@
 Rules of this module:
 - One writer. Every write goes through ``_lock`` and one ``BEGIN IMMEDIATE``
   transaction, and the store acknowledges (returns) only after COMMIT. An
-  event, its outbox entry and its read-model update (a snapshot, when due)
-  commit together, so a process killed at any instant loses no acknowledged
-  event and leaves no half-applied state. A plain append is one INSERT (a
-  trigger adds the outbox entry), so it costs one commit and one round trip.
+  event, its place in the push queue (a partial index of this device's
+  events without a server position) and its read-model update (a snapshot,
+  when due) commit together, so a process killed at any instant loses no
+  acknowledged event and leaves no half-applied state. A plain append is one
+  INSERT, so it costs one commit and one round trip.
 - Durability: WAL with ``synchronous=NORMAL`` by default. A commit survives
   the process being killed at any instant (the write-ahead log is in the
   operating system's hands before COMMIT returns); after a power cut the last
@@ -49,7 +50,6 @@ import aiosqlite
 from careerlog.client.device import Clock, SystemClock, local_zone_name, new_device_id
 from careerlog.client.home import (
     DB_NAME,
-    MAX_KEY,
     MIN_KEY,
     Key,
     RejectedEvent,
@@ -100,9 +100,6 @@ EPOCH_META = "sync_epoch"
 
 _FETCH = 2000
 
-_MIN_KEY = MIN_KEY
-_MAX_KEY = MAX_KEY
-
 
 _PAGE_QUERY = (
     "SELECT body, hlc, device, dseq FROM events WHERE (hlc, device, dseq) > (?, ?, ?) "
@@ -130,9 +127,6 @@ class ImportResult:
     duplicates: int
 
 
-_Retraction = Retraction
-
-
 def _key(event: Event) -> Key:
     return (event.hlc, event.device, event.dseq)
 
@@ -156,7 +150,7 @@ class LocalStore:
         #: During a rebuild, the size the final snapshot will roughly have.
         self._snapshot_bytes_floor = 0
         self._data_version = 0
-        self._retractions: list[_Retraction] = []
+        self._retractions: list[Retraction] = []
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -331,7 +325,7 @@ class LocalStore:
                     "SELECT body FROM snapshots WHERE hlc = ? AND device = ? AND dseq = ?", *key
                 )
                 return key, decode_snapshot(body)
-        return _MIN_KEY, new_state()
+        return MIN_KEY, new_state()
 
     async def _state_at(self, upto: Key) -> CareerState:
         """The fold of every event <= ``upto``, from the nearest usable snapshot."""
@@ -370,13 +364,24 @@ class LocalStore:
         self._snapshot_bytes = len(body)
         self._since_snapshot = 0
 
-    async def _fold_after(self, base: Key, state: CareerState) -> CareerState:
+    async def _fold_after(
+        self, base: Key, state: CareerState, *, committed: bool = False
+    ) -> CareerState:
         """Fold every event after ``base`` onto ``state`` (the fold of the events
-        <= base), writing snapshots as they fall due. Inside a write transaction."""
+        <= base), writing snapshots as they fall due. Inside a write transaction.
+
+        ``committed``: this transaction has inserted no events (a rebuild), so
+        pages may be read on a second connection, without round trips.
+        """
         refold_at = {r.key for r in self._retractions if r.target_key is not None and r.key > base}
         self._since_snapshot = 0
+        if committed:
+            assert base == MIN_KEY
+            pages = self._committed_pages(keys=bool(refold_at))
+        else:
+            pages = self._pages(base)
         with _collector_paused():
-            return await self._fold_pages(self._pages(base), state, refold_at)
+            return await self._fold_pages(pages, state, refold_at)
 
     async def _pages(self, base: Key) -> AsyncIterator[list[Any]]:
         """Pages of (body, hlc, device, dseq) after ``base``, in canonical order."""
@@ -397,7 +402,7 @@ class LocalStore:
             query = (
                 _PAGE_QUERY if keys else _PAGE_QUERY.replace(", hlc, device, dseq FROM", " FROM")
             )
-            cursor = reader.execute(query, _MIN_KEY)
+            cursor = reader.execute(query, MIN_KEY)
             while rows := cursor.fetchmany(_FETCH):
                 yield rows
         finally:
@@ -447,11 +452,7 @@ class LocalStore:
                 # small states every thousand events would only cost time.
                 self._snapshot_bytes_floor = self._snapshot_bytes
                 await self._db.execute("DELETE FROM snapshots")
-                refold_at = {r.key for r in self._retractions if r.target_key is not None}
-                self._since_snapshot = 0
-                with _collector_paused():
-                    pages = self._committed_pages(keys=bool(refold_at))
-                    state = await self._fold_pages(pages, new_state(), refold_at)
+                state = await self._fold_after(MIN_KEY, new_state(), committed=True)
                 await self._write_snapshot(state)
                 await self._db.execute("COMMIT")
             except BaseException:
@@ -539,7 +540,7 @@ class LocalStore:
             return event
 
     async def _record_in_transaction(
-        self, event: Event, row: tuple[Any, ...], retraction: _Retraction | None
+        self, event: Event, row: tuple[Any, ...], retraction: Retraction | None
     ) -> CareerState:
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
@@ -564,12 +565,12 @@ class LocalStore:
         with contextlib.suppress(Exception):
             await self._load()
 
-    def _retraction_of(self, event: Event) -> _Retraction | None:
+    def _retraction_of(self, event: Event) -> Retraction | None:
         if type(event) is not EntryRetracted:
             return None
-        return _Retraction(_key(event), event.target, None)
+        return Retraction(_key(event), event.target, None)
 
-    async def _insert_retraction(self, event: Event, retraction: _Retraction) -> _Retraction:
+    async def _insert_retraction(self, event: Event, retraction: Retraction) -> Retraction:
         found = await self._locate(retraction.target.hex)
         target_key = _key(found[0]) if len(found) == 1 else None
         await self._db.execute(
@@ -582,7 +583,7 @@ class LocalStore:
                 *(target_key or (None, None, None)),
             ),
         )
-        return _Retraction(retraction.key, retraction.target, target_key)
+        return Retraction(retraction.key, retraction.target, target_key)
 
     async def _resolve_retractions(self, fresh: Sequence[Event]) -> None:
         """Events arriving after their retraction: record the targets' keys."""
@@ -594,7 +595,7 @@ class LocalStore:
             if index is None:
                 continue
             r = self._retractions[index]
-            self._retractions[index] = _Retraction(r.key, r.target, _key(event))
+            self._retractions[index] = Retraction(r.key, r.target, _key(event))
             await self._db.execute(
                 "UPDATE retractions SET target_hlc = ?, target_device = ?, target_dseq = ? "
                 "WHERE target_id = ?",

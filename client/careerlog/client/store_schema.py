@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MIGRATIONS", "own_device_index"]
+__all__ = ["DEVICE_ID", "MIGRATIONS", "own_device_index"]
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -69,7 +69,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     #   bytes an event) go. The id stays in the body.
     # - "Occurred by" views scan the log anyway: the occurred index goes too.
     # - ``devices`` keeps each device's highest dseq (also a sync high-water
-    #   mark); triggers maintain it for this device (``own_device_triggers``).
+    #   mark). This device's head moves with the server's verdicts; its
+    #   unacknowledged events are in the push queue (``own_device_index``).
     # - Retractions keep their target's key, resolved when the target is here.
     # - Snapshots are now zlib-compressed; the old ones go (they are caches).
     (
@@ -111,7 +112,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-_DEVICE_ID = re.compile(r"[0-9a-z]{1,64}")
+#: What ``new_device_id`` mints; only such an id is written into SQL as a literal.
+DEVICE_ID = re.compile(r"[0-9a-z]{1,64}")
 
 
 def own_device_index(device: str) -> tuple[str, ...]:
@@ -124,7 +126,7 @@ def own_device_index(device: str) -> tuple[str, ...]:
     spell the same literal (see ``LocalStore._queued``), because SQLite uses a
     partial index only when the query's WHERE implies the index's.
     """
-    if not _DEVICE_ID.fullmatch(device):
+    if not DEVICE_ID.fullmatch(device):
         raise ValueError(f"not a device id: {device!r}")
     return (
         f"CREATE INDEX IF NOT EXISTS own_unacked ON events (dseq) "
