@@ -18,6 +18,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from careerlog.server.dashboard import dashboard_handlers
 from careerlog.server.devices import current_device, enroll_device, list_devices, revoke_device
 from careerlog.server.fanout import PostgresListener
 from careerlog.server.health import health, ready
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> Litestar:
             revoke_device,
             health,
             ready,
+            *dashboard_handlers(),
         ],
         dependencies={
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
