@@ -1,0 +1,170 @@
+// The dashboard's shell: sign-in, the layout, navigation and the router.
+//
+// Views are chosen by the URL fragment (#/goals, #/goals/ID, #/timeline,
+// #/analytics, #/coach, #/coach/USER), so the back button and bookmarks work
+// and the server serves one page. Each view is an async function that fills
+// the main region; a failed request shows its message there, in words.
+
+import { ApiError, session, signIn, signOut } from "./api.js";
+import { errorBox, h, replace } from "./dom.js";
+import { analyticsView } from "./analytics.js";
+import { coachView, personView } from "./coach.js";
+import { goalView, goalsView } from "./goals.js";
+import { timelineView } from "./timeline.js";
+
+const main = document.getElementById("main");
+
+const NAV = [
+  ["#/goals", "Goals"],
+  ["#/timeline", "Timeline"],
+  ["#/analytics", "Analytics"],
+  ["#/coach", "Coaching"],
+];
+
+// [pattern, view, title]: the first match of the fragment wins.
+const ROUTES = [
+  [/^#\/goals\/([\w-]+)$/, goalView],
+  [/^#\/goals$/, goalsView],
+  [/^#\/timeline$/, timelineView],
+  [/^#\/analytics$/, analyticsView],
+  [/^#\/coach\/([\w-]+)$/, personView],
+  [/^#\/coach$/, coachView],
+];
+
+let renderCount = 0;
+
+function header(current) {
+  const links = NAV.map(([href, label]) =>
+    h(
+      "li",
+      null,
+      h("a", { href, "aria-current": current.startsWith(href) ? "page" : null }, label),
+    ),
+  );
+  return h(
+    "header",
+    { class: "site" },
+    h("p", { class: "brand" }, "Careerlog"),
+    h("nav", { "aria-label": "Dashboard" }, h("ul", null, links)),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "sign-out",
+        onclick: async () => {
+          await signOut();
+          showSignIn("You are signed out.");
+        },
+      },
+      "Sign out",
+    ),
+  );
+}
+
+function showSignIn(notice) {
+  document.title = "Sign in · Careerlog";
+  const shell = document.body;
+  const existing = shell.querySelector("header.site");
+  if (existing) existing.remove();
+  const error = h("p", { class: "error", role: "alert", id: "sign-in-error", hidden: true });
+  const input = h("input", {
+    id: "token",
+    name: "token",
+    type: "password",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: true,
+    "aria-describedby": "token-help sign-in-error",
+  });
+  const button = h("button", { type: "submit" }, "Sign in");
+  const form = h(
+    "form",
+    {
+      class: "sign-in",
+      "aria-labelledby": "sign-in-heading",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        error.hidden = true;
+        button.disabled = true;
+        button.textContent = "Signing in…";
+        try {
+          await signIn(input.value);
+          input.value = "";
+          if (!location.hash || location.hash === "#/") location.hash = "#/goals";
+          await render();
+        } catch (failure) {
+          error.textContent = failure instanceof ApiError ? failure.message : String(failure);
+          error.hidden = false;
+          input.focus();
+        } finally {
+          button.disabled = false;
+          button.textContent = "Sign in";
+        }
+      },
+    },
+    h("h1", { id: "sign-in-heading" }, "Sign in to Careerlog"),
+    notice ? h("p", { class: "notice", role: "status" }, notice) : null,
+    h("label", { for: "token" }, "Token"),
+    input,
+    h(
+      "p",
+      { id: "token-help", class: "help" },
+      "Paste an enrollment token from your server's operator (careerlog-server user enroll NAME): " +
+        "the dashboard registers itself as a device named “web dashboard”. " +
+        "A device token works too. The token is kept only in this tab and forgotten when you sign out or close it.",
+    ),
+    error,
+    button,
+  );
+  replace(main, form);
+  input.focus();
+}
+
+async function render() {
+  const current = session();
+  if (!current) {
+    showSignIn();
+    return;
+  }
+  const hash = location.hash && location.hash !== "#/" ? location.hash : "#/goals";
+  const existing = document.body.querySelector("header.site");
+  const fresh = header(hash);
+  if (existing) existing.replaceWith(fresh);
+  else document.body.insertBefore(fresh, main);
+  const ticket = ++renderCount;
+  const region = h("div", { class: "view", "aria-busy": "true" }, h("p", { class: "loading" }, "Loading…"));
+  replace(main, region);
+  const route = ROUTES.find(([pattern]) => pattern.test(hash));
+  if (!route) {
+    replace(region, h("h1", null, "Not found"), h("p", null, "There is no such page."));
+    region.removeAttribute("aria-busy");
+    return;
+  }
+  const [pattern, view] = route;
+  const args = hash.match(pattern).slice(1).map(decodeURIComponent);
+  try {
+    const content = await view(...args);
+    if (ticket !== renderCount) return; // a newer navigation won
+    replace(region, content);
+    const heading = region.querySelector("h1");
+    document.title = `${heading ? heading.textContent : "Dashboard"} · Careerlog`;
+  } catch (error) {
+    if (ticket !== renderCount) return;
+    if (error instanceof ApiError && error.status === 401) {
+      showSignIn(error.message);
+      return;
+    }
+    replace(region, h("h1", null, "Could not load this page"), errorBox(error));
+  } finally {
+    region.removeAttribute("aria-busy");
+  }
+}
+
+// Views that re-render part of themselves (the replay date) call this.
+export function navigate(hash) {
+  if (location.hash === hash) render();
+  else location.hash = hash;
+}
+
+window.addEventListener("hashchange", () => render());
+render();

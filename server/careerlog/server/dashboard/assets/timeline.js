@@ -1,0 +1,4 @@
+import { h } from "./dom.js";
+export async function timelineView() {
+  return h("h1", null, "timelineView");
+}

@@ -1,0 +1,295 @@
+"""The web dashboard in a real browser: Debian's Chromium driven by Playwright.
+
+Everything is real: uvicorn serving the app on a loopback port with its
+SQLite stores, a person's device (a real local store on a controlled clock,
+so events are recorded on chosen days) that logs in and syncs its events
+over the websocket, a coach's account, and the dashboard's page in headless
+Chromium. One server, one career and one browser serve the whole module;
+each test gets a fresh browser context (a fresh sessionStorage).
+
+Chromium is Debian's ``/usr/bin/chromium`` (``scripts/install-browser.sh``
+installs it), never Playwright's download. Without it these tests fail under
+``CI=true`` and skip locally, saying how to install it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import pytest_asyncio
+
+from careerlog.client import commands
+from careerlog.client.enrollment import SERVER_META, enroll, write_token
+from careerlog.client.store import LocalStore
+from careerlog.client.sync import SyncEngine
+from careerlog.server.settings import Settings
+from careerlog.shared.events import Envelope, Event
+from careerlog.shared.projections import CareerState
+from tests.client.conftest import StepClock
+from tests.server.conftest import LiveServer, running
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, ConsoleMessage, Page
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CHROMIUM = os.environ.get("CAREERLOG_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: How long an expectation waits for the page (ms).
+WAIT_MS = 5_000
+
+
+def _missing(reason: str) -> None:
+    hint = f"{reason}; install it with scripts/install-browser.sh (apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(hint)
+    pytest.skip(hint)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"the browser tests need Chromium at {CHROMIUM}")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _missing("the browser tests need playwright (pip install -e '.[dev]')")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+def day(text: str, hour: int = 9) -> datetime:
+    """A moment on a day of 2026 (UTC), when the device records something."""
+    return datetime.fromisoformat(text).replace(hour=hour, tzinfo=UTC)
+
+
+@dataclass
+class Career:
+    """The module's world: a server, a person with a synced career, a coach, an outsider."""
+
+    server: LiveServer
+    person: int
+    coach: int
+    outsider: int
+    goals: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.http_url}/dashboard"
+
+
+class Device:
+    """A person's device: a real local store whose clock the test sets, and real sync."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.clock = StepClock(seed=home.name)
+        self.store: LocalStore | None = None
+
+    async def __aenter__(self) -> Device:
+        self.store = await LocalStore.open(self.home, clock=self.clock)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self.store is not None
+        await self.store.close()
+
+    async def on(self, when: str, build: Callable[..., Event], **fields: Any) -> Event:
+        """Record one event on ``when`` (the day it is recorded; occurred too unless given)."""
+        assert self.store is not None
+        self.clock.at(day(when))
+        command: Callable[[CareerState, Envelope], Event] = partial(build, **fields)
+        return await self.store.record(command)
+
+    async def sync_to(self, server: LiveServer, user_id: int) -> None:
+        """``careerlog login`` then ``careerlog sync``, as the CLI does them."""
+        assert self.store is not None
+        enrolled = await asyncio.to_thread(
+            enroll, server.http_url, await server.enrollment(user_id), self.store.device, "laptop"
+        )
+        write_token(self.home, enrolled.token)
+        await self.store.set_meta({SERVER_META: server.http_url})
+        report = await SyncEngine(self.store, server.http_url, enrolled.token).run_once()
+        assert report.rejected == 0
+        assert await self.store.pending_count() == 0
+
+
+async def _ada(device: Device) -> dict[str, str]:
+    """Ada's year: a goal set, revised and rescheduled; another set and dropped."""
+    staff = await device.on(
+        "2026-03-02",
+        commands.set_goal,
+        title="Become a staff engineer",
+        due_on=date(2027, 3, 1),
+        metric="packet sections",
+        target=5,
+    )
+    goal = staff.goal_id  # type: ignore[attr-defined]
+    await device.on("2026-03-09", commands.record_progress, goal=goal, value=1)
+    await device.on(
+        "2026-03-16", commands.log_activity, text="Mentored a new hire", kind="mentoring"
+    )
+    talk = await device.on(
+        "2026-04-06",
+        commands.set_goal,
+        title="Speak at a conference",
+        due_on=date(2026, 11, 30),
+        metric="talks",
+        target=1,
+    )
+    await device.on("2026-04-07", commands.record_progress, goal=goal, value=2)
+    await device.on(
+        "2026-05-04",
+        commands.revise_goal,
+        goal=goal,
+        changes={"title": "Become a principal engineer"},
+        reason_code="priorities_changed",
+        reason="the platform rewrite needs a principal",
+    )
+    await device.on(
+        "2026-05-04",
+        commands.reschedule_goal,
+        goal=goal,
+        to_due=date(2027, 6, 1),
+        reason_code="external_blocker",
+        reason="the reorg froze promotions",
+    )
+    await device.on(
+        "2026-05-05",
+        commands.drop_goal,
+        goal=talk.goal_id,  # type: ignore[attr-defined]
+        reason_code="no_longer_relevant",
+        reason="the conference was cancelled",
+    )
+    # Recorded in May, but it happened in March: "what had happened by" sees it.
+    await device.on(
+        "2026-05-11",
+        commands.log_activity,
+        text="Gave a brown-bag talk on sagas",
+        kind="shipping",
+        occurred_at=day("2026-03-20"),
+    )
+    await device.on("2026-06-01", commands.record_progress, goal=goal, value=3)
+    markup = await device.on(
+        "2026-06-02",
+        commands.set_goal,
+        title='<img src=x onerror="document.title=1">Write a design doc',
+        due_on=date(2027, 1, 15),
+    )
+    await device.on(
+        "2026-06-03", commands.grant_share, grantee="grace", scopes=["progress", "history"]
+    )
+    return {
+        "principal": goal,
+        "talk": talk.goal_id,  # type: ignore[attr-defined]
+        "markup": markup.goal_id,  # type: ignore[attr-defined]
+    }
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def career(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Career]:
+    root = tmp_path_factory.mktemp("dashboard")
+    settings = Settings(
+        db_url=f"sqlite:///{root / 'server.db'}",
+        port=0,
+        node="dashboard",
+        enrollments_per_minute=600.0,
+        enrollment_burst=100,
+    )
+    async with running(settings) as server:
+        person = await server.user("ada")
+        coach = await server.user("grace")
+        outsider = await server.user("mallory")
+        async with Device(root / "ada") as device:
+            goals = await _ada(device)
+            await device.sync_to(server, person)
+        yield Career(server=server, person=person, coach=coach, outsider=outsider, goals=goals)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    from playwright.async_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    context = await browser.new_context()
+    context.set_default_timeout(WAIT_MS)
+    opened = await context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+
+    def console(message: ConsoleMessage) -> None:
+        # A refused request (a bad token's 401) is logged by Chromium; not a fault.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    opened.on("console", console)
+    try:
+        yield opened
+    finally:
+        await context.close()
+    assert not errors, f"the page raised: {errors}"
+
+
+async def sign_in(page: Page, career: Career, token: str) -> None:
+    await page.goto(career.url)
+    await page.get_by_label("Token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_an_enrollment_token_signs_in_as_a_web_dashboard_device(
+    page: Page, career: Career
+) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.enrollment(career.person))
+    await expect(page.get_by_role("navigation", name="Dashboard")).to_be_visible()
+    devices = await career.server.store.list_devices(career.person)
+    web = [d for d in devices if d.name == "web dashboard"]
+    assert len(web) == 1
+    assert web[0].revoked_ms is None
+    # The token is in this tab's sessionStorage only, and works as a bearer token.
+    stored = await page.evaluate("sessionStorage.getItem('careerlog.token')")
+    assert stored.startswith("cld_")
+    assert await page.evaluate("localStorage.length") == 0
+    # Signing out forgets the token and revokes the device it minted.
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("heading", name="Sign in to Careerlog")).to_be_visible()
+    await expect(page.get_by_role("status")).to_have_text("You are signed out.")
+    assert await page.evaluate("sessionStorage.length") == 0
+    devices = await career.server.store.list_devices(career.person)
+    assert [d.revoked_ms is not None for d in devices if d.name == "web dashboard"] == [True]
+
+
+async def test_a_bad_token_shows_an_error_and_no_data(page: Page, career: Career) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, "cld_not-a-real-token")
+    alert = page.get_by_role("alert")
+    await expect(alert).to_contain_text("not valid")
+    await expect(page.get_by_role("navigation", name="Dashboard")).to_have_count(0)
+    await page.get_by_label("Token").fill("cle_used-or-unknown")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(alert).to_contain_text("enrollment token was refused")
+    assert await page.evaluate("sessionStorage.length") == 0
