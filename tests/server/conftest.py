@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from careerlog.server.runtime import Runtime
 from careerlog.server.serving import SyncServer, sync_server
 from careerlog.server.settings import Settings
 from careerlog.server.store import EventStore, open_store
@@ -24,6 +25,8 @@ class LiveServer:
     ws_url: str
     store: EventStore
     settings: Settings
+    #: The app's own runtime (its store, hub and metrics), for tests that poke the server.
+    runtime: Runtime
 
     async def user(self, name: str) -> int:
         return await self.store.create_user(name)
@@ -73,6 +76,7 @@ class running:
             ws_url=f"ws://127.0.0.1:{port}/v1/sync",
             store=self._store,
             settings=self.settings,
+            runtime=self._server.runtime,
         )
 
     async def __aexit__(self, *_exc: object) -> None:

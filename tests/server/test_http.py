@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httpx
 import pytest
 
 from careerlog.server.settings import Settings
+from careerlog.server.store import EventStore, open_store
 from careerlog.server.tokens import ENROLLMENT_PREFIX, hash_token, new_token
 from tests.server.conftest import LiveServer, running
 from tests.server.wire import now_ms
@@ -137,3 +140,71 @@ async def test_devices_are_listed_and_revoked_only_within_the_user(
     assert (await http.get("/v1/devices", headers=bearer(phone))).status_code == 401
     for headers in ({}, {"Authorization": "Basic abc"}, bearer("cld_forged")):
         assert (await http.get("/v1/devices", headers=headers)).status_code == 401
+
+
+async def test_ready_fails_with_the_reason_when_the_store_is_closed(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    serving = server.runtime.store
+    closed = await open_store(server.settings.db_url)
+    await closed.close()
+    server.runtime.store = closed
+    try:
+        ready = await http.get("/ready")
+        # Liveness does not depend on the store: restarting would not help.
+        assert (await http.get("/health")).status_code == 200
+    finally:
+        server.runtime.store = serving
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["store"].startswith("unreachable: ")
+    assert body["detail"].startswith("store: unreachable")
+    assert (await http.get("/ready")).status_code == 200
+
+
+class HangingStore:
+    """A store that never answers (a stuck disk, a PostgreSQL behind a dead route)."""
+
+    async def head(self, user_id: int) -> int:
+        await asyncio.sleep(3600)
+        return 0
+
+
+async def test_ready_fails_when_the_store_does_not_answer_in_time(settings: Settings) -> None:
+    quick = dataclasses.replace(settings, ready_timeout_s=0.1)
+    async with running(quick) as server, httpx.AsyncClient(base_url=server.http_url) as http:
+        serving = server.runtime.store
+        server.runtime.store = cast(EventStore, HangingStore())
+        try:
+            ready = await http.get("/ready")
+        finally:
+            server.runtime.store = serving
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["store"] == "no answer within 0.1 s"
+        samples = (await http.get("/metrics")).text
+        assert "careerlog_ready 0" in samples.splitlines()
+
+
+async def test_ready_reflects_the_lag_of_an_in_process_projector(settings: Settings) -> None:
+    strict = dataclasses.replace(settings, ready_max_projector_lag_s=5.0)
+    async with running(strict) as server, httpx.AsyncClient(base_url=server.http_url) as http:
+        lag = server.runtime.metrics.projector
+        lag.report("goal_progress", events=3, seconds=0.2)
+        ready = await http.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["projector goal_progress"] == "ok"
+
+        lag.report("goal_progress", events=9000, seconds=12.5)
+        behind = await http.get("/ready")
+        assert behind.status_code == 503
+        assert behind.json()["checks"]["projector goal_progress"] == (
+            "9000 events behind, 12.5 s (limit 5 s)"
+        )
+
+        lag.report("goal_progress", events=0, seconds=0.0)
+        assert (await http.get("/ready")).status_code == 200
+        lag.stopped("goal_progress", "crashed: OperationalError")
+        stopped = await http.get("/ready")
+        assert stopped.status_code == 503
+        assert "stopped: crashed: OperationalError" in stopped.json()["detail"]

@@ -22,6 +22,7 @@ from careerlog.server.dashboard import dashboard_handlers
 from careerlog.server.devices import current_device, enroll_device, list_devices, revoke_device
 from careerlog.server.fanout import PostgresListener
 from careerlog.server.health import health, ready
+from careerlog.server.monitoring import RequestMetrics, metrics
 from careerlog.server.runtime import Runtime
 from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
@@ -53,7 +54,12 @@ def create_app(settings: Settings) -> Litestar:
         if settings.db_url.startswith(("postgresql://", "postgres://")):
             runtime.listener = PostgresListener(settings.db_url, runtime.hub)
             runtime.listener_task = asyncio.create_task(runtime.listener.run())
-        log.info("node %s serving store epoch %s", settings.node, runtime.store.epoch)
+        log.info(
+            "node %s serving store epoch %s",
+            settings.node,
+            runtime.store.epoch,
+            extra={"store": settings.store_kind, "epoch": runtime.store.epoch},
+        )
         try:
             yield
         finally:
@@ -64,6 +70,7 @@ def create_app(settings: Settings) -> Litestar:
                     await runtime.listener_task
             await runtime.store.close()
             runtime.store = None
+            log.info("node %s stopped", settings.node)
 
     caller = {"caller": Provide(current_device)}
     return Litestar(
@@ -74,8 +81,10 @@ def create_app(settings: Settings) -> Litestar:
             revoke_device,
             health,
             ready,
+            metrics,
             *dashboard_handlers(),
         ],
+        middleware=[RequestMetrics(runtime.metrics)],
         dependencies={
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             **caller,

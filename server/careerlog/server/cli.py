@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -76,7 +75,13 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=int(os.environ.get("CAREERLOG_SERVER_PORT", DEFAULT_PORT))
     )
     serve.add_argument("--node", default=None, help="this node's name (default: the host name)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-format",
+        default=os.environ.get("CAREERLOG_SERVER_LOG_FORMAT", "json"),
+        choices=["json", "text"],
+        help="log lines on stderr: one JSON object each (default), or text for people",
+    )
 
     commands.add_parser("migrate", parents=[db], help="bring the store's schema up to date")
 
@@ -101,13 +106,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from careerlog.server.logs import configure_logging
     from careerlog.server.serving import sync_server
 
     settings = Settings(db_url=args.db or default_db_url(), host=args.host, port=args.port)
     if args.node:
         settings = dataclasses.replace(settings, node=args.node)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    server = sync_server(settings, log_level=args.log_level)
+    configure_logging(args.log_format, args.log_level, settings.node)
+    server = sync_server(settings, log_level=args.log_level, own_logging=True)
     server.run()
     # uvicorn reports a failed start-up (port taken, store unreachable) by not starting.
     return EXIT_OK if server.started else EXIT_ERROR

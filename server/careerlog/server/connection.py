@@ -29,6 +29,7 @@ from litestar.exceptions import WebSocketDisconnect
 from careerlog.server.fanout import Hub
 from careerlog.server.store import EventStore, Incoming, SequenceGap
 from careerlog.server.store.base import AppendResult, DeviceRecord
+from careerlog.server.telemetry import ConnectionTelemetry
 from careerlog.shared.protocol import (
     Append,
     Close,
@@ -63,6 +64,7 @@ class SyncConnection:
         token_hash: bytes,
         limits: Limits,
         revocation_check_ms: int,
+        telemetry: ConnectionTelemetry,
     ) -> None:
         self._socket = socket
         self._store = store
@@ -71,6 +73,7 @@ class SyncConnection:
         self._token_hash = token_hash
         self._limits = limits
         self._revocation_check_ms = revocation_check_ms
+        self._telemetry = telemetry
         self._lock = asyncio.Lock()
         self._done = asyncio.Event()
         self._session: ServerSession | None = None
@@ -139,6 +142,7 @@ class SyncConnection:
         try:
             while not self._done.is_set():
                 message: Any = await self._socket.receive()
+                self._telemetry.received(message)
                 if message["type"] == "websocket.disconnect":
                     break
                 data: bytes | None = message.get("bytes")
@@ -210,7 +214,9 @@ class SyncConnection:
                     except (WebSocketDisconnect, RuntimeError, OSError):
                         self._done.set()
                         return
+                    self._telemetry.sent(message)
                 case Close(code=code, reason=reason):
+                    self._telemetry.closing(code)
                     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                         await self._socket.close(code=code, reason=reason)
                     self._done.set()

@@ -9,6 +9,7 @@ another person's devices.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 import msgspec
@@ -44,6 +45,8 @@ __all__ = [
 #: After a refused enrollment (the device id is taken) the token is put back
 #: for this long, so the person can retry with another id.
 RETRY_WINDOW_MS = 3600 * 1000
+
+log = logging.getLogger("careerlog.server.devices")
 
 DeviceId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -104,7 +107,10 @@ async def enroll_device(
     """Register a device of the user who was given the enrollment token."""
     client = request.client.host if request.client else "unknown"
     now = now_ms()
+    outcomes = runtime.metrics.enrollments
     if not runtime.enrollments.allow(client, now):
+        outcomes.labels("rate_limited").inc()
+        log.warning("enrollment rate-limited", extra={"client": client})
         raise TooManyRequests(
             "too many enrollment attempts; try again later",
             headers={"Retry-After": str(runtime.enrollments.retry_after_s(client))},
@@ -112,18 +118,24 @@ async def enroll_device(
     enrollment_hash = hash_token(data.enrollment_token)
     user_id = await runtime.store.consume_enrollment(enrollment_hash, now)
     if user_id is None:
+        outcomes.labels("bad_token").inc()
+        log.warning("enrollment refused: unknown, expired or used token", extra={"client": client})
         raise PermissionDeniedException("the enrollment token is unknown, expired or already used")
     token = new_token(DEVICE_PREFIX)
     try:
         await runtime.store.add_device(user_id, data.device, hash_token(token), data.name, now)
     except DeviceExists:
+        outcomes.labels("device_taken").inc()
         await runtime.store.add_enrollment(user_id, enrollment_hash, now + RETRY_WINDOW_MS)
         raise Conflict(
             f"this user already has a device {data.device!r}; choose another device id "
             "(the enrollment token stays valid for an hour)"
         ) from None
     except UnknownUser:
+        outcomes.labels("unknown_user").inc()
         raise PermissionDeniedException("the enrollment token's user no longer exists") from None
+    outcomes.labels("enrolled").inc()
+    log.info("device enrolled", extra={"user_id": user_id, "device": data.device, "client": client})
     return EnrolledDevice(user_id=user_id, device=data.device, token=token)
 
 
@@ -153,4 +165,8 @@ async def revoke_device(
     """Revoke one of the user's devices: its token stops working and its live socket closes."""
     if not await runtime.store.revoke_device(caller.user_id, device_id, now_ms()):
         raise NotFoundException(f"no active device {device_id!r}")
+    log.info(
+        "device revoked",
+        extra={"user_id": caller.user_id, "device": device_id, "by_device": caller.device},
+    )
     await runtime.publish_revocation(caller.user_id, device_id)

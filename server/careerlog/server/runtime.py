@@ -1,4 +1,4 @@
-"""What the app's handlers share: settings, the open store, the fan-out hub, the rate limiter.
+"""What the app's handlers share: settings, the open store, the fan-out hub, limits, metrics.
 
 One value per app, made by :func:`careerlog.server.app.create_app`; the store
 is set by the lifespan, so handlers find it open or the app is not serving.
@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from careerlog.server.fanout import Hub, PostgresListener
+from careerlog.server.metrics import ServerMetrics
 from careerlog.server.ratelimit import RateLimiter
 from careerlog.server.settings import Settings
 from careerlog.server.store import EventStore
@@ -22,6 +23,7 @@ class Runtime:
     settings: Settings
     hub: Hub = field(default_factory=Hub)
     enrollments: RateLimiter = field(init=False)
+    metrics: ServerMetrics = field(init=False)
     _store: EventStore | None = None
     listener: PostgresListener | None = None
     listener_task: asyncio.Task[None] | None = None
@@ -30,6 +32,7 @@ class Runtime:
         self.enrollments = RateLimiter(
             self.settings.enrollments_per_minute, self.settings.enrollment_burst
         )
+        self.metrics = ServerMetrics(self.settings.node, self.settings.store_kind)
 
     @property
     def store(self) -> EventStore:

@@ -34,7 +34,14 @@ class SyncServer(uvicorn.Server):
         return int(self.servers[0].sockets[0].getsockname()[1])
 
 
-def sync_server(settings: Settings, *, log_level: str = "info") -> SyncServer:
+def sync_server(
+    settings: Settings, *, log_level: str = "info", own_logging: bool = False
+) -> SyncServer:
+    """The server, ready to ``run()`` or ``serve()``.
+
+    ``own_logging``: the caller configured logging (``logs.configure_logging``),
+    so uvicorn installs no handlers of its own and its records reach ours.
+    """
     app = create_app(settings)
     limits = settings.session_limits
     config = uvicorn.Config(
@@ -42,6 +49,7 @@ def sync_server(settings: Settings, *, log_level: str = "info") -> SyncServer:
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=None if own_logging else uvicorn.config.LOGGING_CONFIG,
         lifespan="on",
         # Frames up to twice the protocol limit reach the session, which answers
         # an oversized one with `frame_too_large` (4003) instead of the bare

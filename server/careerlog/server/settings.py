@@ -47,6 +47,16 @@ class Settings:
     #: where no wake-up reaches this node (another process on the same SQLite
     #: file, a NOTIFY lost while the listener reconnected) still closes it.
     revocation_check_ms: int = 30_000
+    #: ``/ready`` fails when the store takes longer than this to answer a query.
+    ready_timeout_s: float = 2.0
+    #: ``/ready`` fails while an in-process projection lags more than this.
+    ready_max_projector_lag_s: float = 30.0
+
+    @property
+    def store_kind(self) -> str:
+        """``postgresql`` or ``sqlite``, for metrics (never the URL: it may hold a password)."""
+        postgres = self.db_url.startswith(("postgresql://", "postgres://"))
+        return "postgresql" if postgres else "sqlite"
 
     @property
     def session_limits(self) -> Limits:

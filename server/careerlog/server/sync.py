@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 
 from careerlog.server.connection import SyncConnection
 from careerlog.server.runtime import Runtime
+from careerlog.server.telemetry import ConnectionTelemetry
 from careerlog.server.tokens import bearer_token, hash_token
 from careerlog.shared.protocol import SYNC_PATH
 
@@ -30,24 +31,36 @@ _DENIAL_EXTENSION = "websocket.http.response"
 @websocket(SYNC_PATH, name="sync")
 async def sync_socket(socket: WebSocket[Any, Any, Any], runtime: NamedDependency[Runtime]) -> None:
     """One device's sync connection (binary MessagePack frames, see docs/protocol.md)."""
+    failures = runtime.metrics.auth_failures
     token = bearer_token(socket.headers.get("authorization"))
     if token is None:
+        failures.labels("missing_token").inc()
+        log.warning("sync upgrade refused: no bearer token", extra={"client": _client(socket)})
         await _deny(socket, "missing or malformed Authorization: Bearer <device token>")
         return
     token_hash = hash_token(token)
     try:
         device = await runtime.store.device_for_token(token_hash)
     except Exception:
+        failures.labels("store").inc()
         log.exception("store failed while authenticating a sync connection")
         await _deny(socket, "storage unavailable, retry later", status=503)
         return
     if device is None:
+        failures.labels("unknown_token").inc()
+        log.warning("sync upgrade refused: unknown token", extra={"client": _client(socket)})
         await _deny(socket, "unknown device token")
         return
     if device.revoked_ms is not None:
+        failures.labels("revoked").inc()
+        log.warning(
+            "sync upgrade refused: revoked device",
+            extra={"user_id": device.user_id, "device": device.device, "client": _client(socket)},
+        )
         await _deny(socket, "this device's token was revoked")
         return
     await socket.accept()
+    telemetry = ConnectionTelemetry(runtime.metrics, device)
     connection = SyncConnection(
         socket,
         runtime.store,
@@ -56,8 +69,17 @@ async def sync_socket(socket: WebSocket[Any, Any, Any], runtime: NamedDependency
         token_hash,
         runtime.settings.session_limits,
         runtime.settings.revocation_check_ms,
+        telemetry,
     )
-    await connection.run()
+    telemetry.opened()
+    try:
+        await connection.run()
+    finally:
+        telemetry.closed()
+
+
+def _client(socket: WebSocket[Any, Any, Any]) -> str | None:
+    return socket.client.host if socket.client else None
 
 
 async def _deny(socket: WebSocket[Any, Any, Any], detail: str, status: int = 401) -> None:
