@@ -1,4 +1,99 @@
-import { h } from "./dom.js";
-export async function analyticsView() {
-  return h("h1", null, "analyticsView");
+// Analytics for a period: weekly activity, goals set/achieved/dropped, and the
+// reasons behind course-corrections. The period is in the URL
+// (#/analytics?from=2026-01-01&to=2026-06-30); the default is the last year.
+
+import { get } from "./api.js";
+import { barChart, hbarList } from "./charts.js";
+import { formatDay, h, humanize } from "./dom.js";
+
+const DAY_MS = 86_400_000;
+
+function isoDay(date) {
+  return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
+}
+
+function validDay(text) {
+  return /^\d{4}-\d{2}-\d{2}$/.test(text || "") && !Number.isNaN(Date.parse(text));
+}
+
+function stat(term, value) {
+  return h("div", null, h("dt", null, term), h("dd", null, value === null || value === undefined ? "—" : String(value)));
+}
+
+function periodForm(from, to) {
+  const start = h("input", { type: "date", id: "period-from", name: "from", value: from, required: true });
+  const end = h("input", { type: "date", id: "period-to", name: "to", value: to, required: true });
+  const form = h(
+    "form",
+    {
+      class: "controls",
+      "aria-label": "Period",
+      onsubmit: (event) => {
+        event.preventDefault();
+        if (validDay(start.value) && validDay(end.value)) {
+          location.hash = `#/analytics?from=${start.value}&to=${end.value}`;
+        }
+      },
+    },
+    h("div", { class: "field" }, h("label", { for: "period-from" }, "From"), start),
+    h("div", { class: "field" }, h("label", { for: "period-to" }, "To (included)"), end),
+    h("button", { type: "submit" }, "Show"),
+  );
+  return form;
+}
+
+export function analyticsBody(data) {
+  const days = (value) => (value === null || value === undefined ? null : `${Math.round(value * 10) / 10} d`);
+  return [
+    h("h2", null, "In numbers"),
+    h(
+      "dl",
+      { class: "stats" },
+      stat("Actions", data.actions),
+      stat("Goals set", data.goals_set),
+      stat("Goals achieved", data.goals_achieved),
+      stat("Goals dropped", data.goals_dropped),
+      stat("Milestones reached", data.milestones_reached),
+      stat("Median days to a milestone", days(data.median_days_to_milestone)),
+      stat("Reschedules", data.reschedules),
+      stat("Deadline slip (days, total)", data.slip_days_total),
+    ),
+    h("h2", null, "Weekly activity"),
+    barChart({
+      title: "Actions per week",
+      unit: "actions",
+      bars: data.weekly_activity.map((w) => ({ label: w.week.replace(/^\d{4}-/, ""), value: w.actions })),
+    }),
+    h("h2", null, "Goals"),
+    barChart({
+      title: "Goals set, achieved, dropped and superseded",
+      unit: "goals",
+      bars: [
+        { label: "set", value: data.goals_set },
+        { label: "achieved", value: data.goals_achieved },
+        { label: "dropped", value: data.goals_dropped },
+        { label: "superseded", value: data.goals_superseded },
+      ],
+    }),
+    h("h2", null, "Why plans changed"),
+    hbarList({
+      title: "Reasons given for course-corrections",
+      unit: "times",
+      rows: data.revision_reasons.map((r) => ({ label: humanize(r.reason_code), value: r.count })),
+    }),
+  ];
+}
+
+export async function analyticsView(query) {
+  const params = new URLSearchParams(query || "");
+  const now = new Date();
+  const to = validDay(params.get("to")) ? params.get("to") : isoDay(now);
+  const from = validDay(params.get("from")) ? params.get("from") : isoDay(new Date(now.getTime() - 364 * DAY_MS));
+  const data = await get("/v1/me/analytics", { from, to });
+  return [
+    h("h1", null, "Analytics"),
+    periodForm(from, to),
+    h("p", { class: "muted" }, `From ${formatDay(data.start)} to ${formatDay(data.end)}.`),
+    analyticsBody(data),
+  ];
 }

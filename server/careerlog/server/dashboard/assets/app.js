@@ -8,7 +8,7 @@
 import { ApiError, session, signIn, signOut } from "./api.js";
 import { errorBox, h, replace } from "./dom.js";
 import { analyticsView } from "./analytics.js";
-import { coachView, personView } from "./coach.js";
+import { coachView, personGoalView, personView } from "./coach.js";
 import { goalView, goalsView } from "./goals.js";
 import { timelineView } from "./timeline.js";
 
@@ -21,13 +21,15 @@ const NAV = [
   ["#/coach", "Coaching"],
 ];
 
-// [pattern, view, title]: the first match of the fragment wins.
+// [pattern, view]: the first pattern to match the fragment's path wins; the
+// view gets the captured parts, then the query string.
 const ROUTES = [
   [/^#\/goals\/([\w-]+)$/, goalView],
   [/^#\/goals$/, goalsView],
   [/^#\/timeline$/, timelineView],
   [/^#\/analytics$/, analyticsView],
-  [/^#\/coach\/([\w-]+)$/, personView],
+  [/^#\/coach\/([^/]+)\/goals\/([\w-]+)$/, personGoalView],
+  [/^#\/coach\/([^/]+)$/, personView],
   [/^#\/coach$/, coachView],
 ];
 
@@ -134,16 +136,17 @@ async function render() {
   const ticket = ++renderCount;
   const region = h("div", { class: "view", "aria-busy": "true" }, h("p", { class: "loading" }, "Loading…"));
   replace(main, region);
-  const route = ROUTES.find(([pattern]) => pattern.test(hash));
+  const [path, query] = hash.split("?", 2);
+  const route = ROUTES.find(([pattern]) => pattern.test(path));
   if (!route) {
     replace(region, h("h1", null, "Not found"), h("p", null, "There is no such page."));
     region.removeAttribute("aria-busy");
     return;
   }
   const [pattern, view] = route;
-  const args = hash.match(pattern).slice(1).map(decodeURIComponent);
+  const args = path.match(pattern).slice(1).map(decodeURIComponent);
   try {
-    const content = await view(...args);
+    const content = await view(...args, query || "");
     if (ticket !== renderCount) return; // a newer navigation won
     replace(region, content);
     const heading = region.querySelector("h1");
