@@ -22,7 +22,7 @@ from careerlog.server.dashboard import dashboard_handlers
 from careerlog.server.devices import current_device, enroll_device, list_devices, revoke_device
 from careerlog.server.fanout import PostgresListener
 from careerlog.server.health import health, ready
-from careerlog.server.monitoring import RequestMetrics, metrics
+from careerlog.server.monitoring import RequestMetrics, log_unhandled, metrics
 from careerlog.server.runtime import Runtime
 from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
@@ -85,6 +85,11 @@ def create_app(settings: Settings) -> Litestar:
             *dashboard_handlers(),
         ],
         middleware=[RequestMetrics(runtime.metrics)],
+        # Litestar's logging config would replace the root handler (and so the
+        # CLI's JSON lines) when the app is made; server errors are logged by
+        # the hook instead.
+        logging_config=None,
+        after_exception=[log_unhandled],
         dependencies={
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             **caller,

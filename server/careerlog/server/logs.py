@@ -96,7 +96,12 @@ def configure_logging(
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    # ``debug`` is for the server's own loggers (and uvicorn's, which uvicorn
+    # sets itself). Libraries stay at info at most: websockets' debug lines
+    # print request headers, Authorization included, and aiosqlite's every query.
+    requested = logging.getLevelName(level.upper())
+    root.setLevel(max(requested, logging.INFO))
+    logging.getLogger("careerlog").setLevel(requested)
     # uvicorn's own loggers then only need their level (set by uvicorn.Config).
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

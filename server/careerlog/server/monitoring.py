@@ -9,19 +9,23 @@ websocket at ``/v1/sync`` is counted by its own connection metrics instead.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from careerlog.server.metrics import ServerMetrics
 from careerlog.server.runtime import Runtime
 
-__all__ = ["RequestMetrics", "metrics"]
+__all__ = ["RequestMetrics", "log_unhandled", "metrics"]
+
+log = logging.getLogger("careerlog.server.http")
 
 
 #: Litestar appends ``; charset=utf-8`` to text types itself (see ``metrics.CONTENT_TYPE``).
@@ -62,3 +66,24 @@ class RequestMetrics(ASGIMiddleware):
             route = str(scope_any.get("path_template") or "unrouted")
             self._metrics.http_requests.labels(method, route, str(status)).inc()
             self._metrics.http_seconds.labels(method, route).observe(time.perf_counter() - started)
+
+
+def log_unhandled(error: Exception, scope: Scope) -> None:
+    """An ``after_exception`` hook: log what became a 5xx, with its traceback.
+
+    The app runs without Litestar's own logging config (which would replace
+    the root handler and its format), so this is where server errors are logged;
+    4xx are the client's mistakes and are only counted.
+    """
+    if isinstance(error, HTTPException) and error.status_code < 500:
+        return
+    scope_any: Any = scope
+    route = str(scope_any.get("path_template") or "unrouted")
+    method = str(scope_any.get("method", ""))
+    log.error(
+        "unhandled error answering %s %s",
+        method,
+        route,
+        exc_info=error,
+        extra={"method": method, "route": route},
+    )
