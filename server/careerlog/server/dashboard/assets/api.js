@@ -10,6 +10,7 @@
 const TOKEN_KEY = "careerlog.token";
 const DEVICE_KEY = "careerlog.device";
 const MINTED_KEY = "careerlog.minted";
+const NAME_KEY = "careerlog.name";
 const ENROLLMENT_PREFIX = "cle_";
 
 export class ApiError extends Error {
@@ -22,11 +23,12 @@ export class ApiError extends Error {
 
 export function session() {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  return token ? { token, device: sessionStorage.getItem(DEVICE_KEY) } : null;
+  if (!token) return null;
+  return { token, device: sessionStorage.getItem(DEVICE_KEY), name: sessionStorage.getItem(NAME_KEY) };
 }
 
 function forget() {
-  for (const key of [TOKEN_KEY, DEVICE_KEY, MINTED_KEY]) sessionStorage.removeItem(key);
+  for (const key of [TOKEN_KEY, DEVICE_KEY, MINTED_KEY, NAME_KEY]) sessionStorage.removeItem(key);
 }
 
 function explain(status, detail, path) {
@@ -100,6 +102,12 @@ export async function signIn(pasted) {
   sessionStorage.setItem(TOKEN_KEY, token);
   sessionStorage.setItem(DEVICE_KEY, current ? current.device : "");
   if (minted) sessionStorage.setItem(MINTED_KEY, "1");
+  try {
+    const me = await request("GET", "/v1/me", { token });
+    if (me && me.name) sessionStorage.setItem(NAME_KEY, me.name);
+  } catch {
+    // The name is only shown in the header; the session works without it.
+  }
   return session();
 }
 

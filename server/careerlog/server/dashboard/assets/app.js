@@ -35,7 +35,7 @@ const ROUTES = [
 
 let renderCount = 0;
 
-function header(current) {
+function header(current, who) {
   const links = NAV.map(([href, label]) =>
     h(
       "li",
@@ -48,6 +48,7 @@ function header(current) {
     { class: "site" },
     h("p", { class: "brand" }, "Careerlog"),
     h("nav", { "aria-label": "Dashboard" }, h("ul", null, links)),
+    who ? h("p", { class: "who" }, `Signed in as ${who}`) : null,
     h(
       "button",
       {
@@ -130,7 +131,7 @@ async function render() {
   }
   const hash = location.hash && location.hash !== "#/" ? location.hash : "#/goals";
   const existing = document.body.querySelector("header.site");
-  const fresh = header(hash);
+  const fresh = header(hash, current.name);
   if (existing) existing.replaceWith(fresh);
   else document.body.insertBefore(fresh, main);
   const ticket = ++renderCount;
