@@ -31,11 +31,10 @@ NO_CLOSE_CODE = "none"
 class ConnectionTelemetry:
     """Metrics and logs of one device's sync connection, from accept to close."""
 
-    __slots__ = ("_close_code", "_device", "_fields", "_metrics", "_opened_s", "_received_s")
+    __slots__ = ("_close_code", "_fields", "_metrics", "_opened_s", "_received_s")
 
     def __init__(self, metrics: ServerMetrics, device: DeviceRecord) -> None:
         self._metrics = metrics
-        self._device = device
         self._fields: dict[str, Any] = {"user_id": device.user_id, "device": device.device}
         self._received_s = 0.0
         self._opened_s = time.perf_counter()
@@ -70,21 +69,21 @@ class ConnectionTelemetry:
         metrics.pushes_result.inc()
         metrics.push_seconds.observe(time.perf_counter() - self._received_s)
         results = result.results
-        duplicates = 0
+        # A list of statuses and one count (in C) cover the usual
+        # all-accepted batch; only batches with rejections look at codes.
+        statuses = [item.status for item in results]
+        accepted = statuses.count("accepted")
+        duplicates = refused = 0
         rejected: dict[str, int] | None = None
-        for item in results:
-            status = item.status
-            if status == "accepted":
-                continue
-            if status == "duplicate":
-                duplicates += 1
-            else:
-                code = item.code or "unknown"
-                if rejected is None:
-                    rejected = {}
-                rejected[code] = rejected.get(code, 0) + 1
-        refused = sum(rejected.values()) if rejected else 0
-        accepted = len(results) - duplicates - refused
+        if accepted != len(statuses):
+            duplicates = statuses.count("duplicate")
+            refused = len(statuses) - accepted - duplicates
+            if refused:
+                rejected = {}
+                for item in results:
+                    if item.status == "rejected":
+                        code = item.code or "unknown"
+                        rejected[code] = rejected.get(code, 0) + 1
         if accepted:
             metrics.accepted.inc(accepted)
         if duplicates:
