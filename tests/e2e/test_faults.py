@@ -457,7 +457,9 @@ OFFENCES: dict[str, tuple[Callable[[], list[bytes | str]], bool, str]] = {
         codes.FRAME_TOO_LARGE,
     ),
     "batch-too-large": (
-        lambda: [push_frame([activity("tablet", d) for d in range(1, 102)])],
+        lambda: [
+            push_frame([activity("tablet", d) for d in range(1, DEFAULT_LIMITS.max_batch + 2)])
+        ],
         True,
         codes.BATCH_TOO_LARGE,
     ),

@@ -115,6 +115,57 @@ async def test_a_device_catches_up_in_acked_pages(settings: Settings) -> None:
         await resumed.close()
 
 
+async def test_a_window_of_pages_is_sent_ahead_of_the_ack(settings: Settings) -> None:
+    limits = msgspec.structs.replace(DEFAULT_LIMITS, page_size=2)
+    async with running(dataclasses.replace(settings, limits=limits)) as server:
+        user = await server.user("ada")
+        laptop = await Peer.open(server.ws_url, await server.device(user, "laptop"), "laptop")
+        await laptop.push([activity("laptop", dseq) for dseq in range(1, 8)])
+        assert len((await laptop.expect(PushResult)).results) == 7
+        await laptop.close()
+
+        phone = await Peer.connect(server.ws_url, await server.device(user, "phone"), "phone")
+        await phone.send(
+            Hello(protocol=1, device="phone", cursor=0, client_time_ms=now_ms(), window=2)
+        )
+        welcome = await phone.expect(Welcome)
+        assert welcome.window == 2
+        assert (welcome.events_per_second, welcome.event_burst) == (
+            limits.events_per_second,
+            limits.event_burst,
+        )
+        # Two pages arrive before any Ack, then nothing more: the window is full.
+        first, second = await phone.expect(Events), await phone.expect(Events)
+        assert [i.pos for i in first.items + second.items] == [1, 2, 3, 4]
+        await assert_silent(phone, 0.1)
+        await phone.send(Ack(cursor=2))
+        assert [i.pos for i in (await phone.expect(Events)).items] == [5, 6]
+        await assert_silent(phone, 0.1)
+        await phone.send(Ack(cursor=6))  # cumulative: pages 3-4 and 5-6
+        assert [i.pos for i in (await phone.expect(Events)).items] == [7]
+        await phone.send(Ack(cursor=7))
+        await assert_silent(phone, 0.1)
+        await phone.close()
+
+
+async def test_pushing_more_events_than_the_budget_is_rate_limited(settings: Settings) -> None:
+    limits = msgspec.structs.replace(
+        DEFAULT_LIMITS, max_batch=5, events_per_second=1.0, event_burst=8
+    )
+    async with running(dataclasses.replace(settings, limits=limits)) as server:
+        user = await server.user("ada")
+        laptop = await Peer.open(server.ws_url, await server.device(user, "laptop"), "laptop")
+        await laptop.push([activity("laptop", dseq) for dseq in range(1, 6)])
+        assert len((await laptop.expect(PushResult)).results) == 5
+        await laptop.push([activity("laptop", dseq) for dseq in range(6, 11)])
+        message = await laptop.receive()
+        if isinstance(message, Events):  # its own events, sent back before the push
+            message = await laptop.receive()
+        assert isinstance(message, Error)
+        assert message.code == codes.RATE_LIMITED
+        assert await server.store.head(user) == 5  # nothing of the refused push was stored
+
+
 async def test_users_never_see_or_write_each_others_logs(server: LiveServer) -> None:
     ada, laptop, _phone = await two_devices(server, "ada")
     bob = await server.user("bob")

@@ -87,6 +87,10 @@ ONE_SHOT_ATTEMPTS = 4
 #: Consecutive ``Gap`` answers before the engine suspects a loop and reconnects.
 MAX_GAPS = 3
 OPEN_TIMEOUT_S = 10.0
+#: Pages asked to be sent ahead of the Ack (docs/protocol.md §8.4): the server
+#: reads and sends the next page while this device stores one, so a catch-up
+#: is not a strict alternation of the two.
+PAGE_WINDOW = 2
 
 
 class SyncError(Exception):
@@ -282,7 +286,9 @@ class SyncEngine:
     ) -> bool:
         cursor = int(await self.store.get_meta(CURSOR_META) or 0)
         epoch = await self.store.get_meta(EPOCH_META) or None
-        session = ClientSession(self.store.device, cursor, epoch, self._now_ms())
+        session = ClientSession(
+            self.store.device, cursor, epoch, self._now_ms(), window=PAGE_WINDOW
+        )
         self.report.cursor = cursor
         await self._perform(session, session.start())
         rounds = (-1, -1, -1)  # the report's counts when the engine was last synced

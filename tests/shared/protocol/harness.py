@@ -155,7 +155,15 @@ class Connection:
 
 
 class World:
-    def __init__(self, devices: list[str], limits: Limits, now_ms: int = T0) -> None:
+    def __init__(
+        self,
+        devices: list[str],
+        limits: Limits,
+        now_ms: int = T0,
+        windows: dict[str, int] | None = None,
+    ) -> None:
+        #: Pages each device asks to take ahead of its Ack (1 if not named).
+        self.windows = windows or {}
         self.store = FakeServerStore()
         self.devices = {name: FakeDevice(name) for name in devices}
         self.limits = limits
@@ -181,7 +189,9 @@ class World:
             self.now_ms,
             self.limits,
         )
-        client = ClientSession(name, device.cursor, device.epoch, self.now_ms)
+        client = ClientSession(
+            name, device.cursor, device.epoch, self.now_ms, window=self.windows.get(name, 1)
+        )
         self.connections[name] = Connection(client, server)
         self._client_actions(name, client.start())
 

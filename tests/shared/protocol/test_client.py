@@ -210,6 +210,44 @@ def test_a_second_page_before_the_ack_or_a_page_going_backwards_is_unexpected() 
     assert closed_with(c.receive(Events(items=[item(5)], head=5), T0)) == codes.UNEXPECTED_MESSAGE
 
 
+def test_a_window_takes_pages_ahead_and_stores_them_in_order() -> None:
+    c = ClientSession("laptop", 0, None, T0, window=2)
+    (hello,) = sent(c.start())
+    assert isinstance(hello, Hello)
+    assert hello.window == 2
+    c.receive(welcome(head=5, window=2), T0)
+    assert c.receive(Events(items=[item(1), item(2)], head=5), T0) == [
+        StoreRemote([item(1), item(2)], 5)
+    ]
+    assert c.receive(Events(items=[item(3), item(4)], head=5), T0) == [
+        StoreRemote([item(3), item(4)], 5)
+    ]
+    # A third page would exceed the window granted.
+    with pytest.raises(RuntimeError):
+        c.stored(4)  # pages are stored oldest first
+    assert c.stored(2) == [Send(Ack(cursor=2))]
+    assert c.stored(4) == [Send(Ack(cursor=4))]
+    c.receive(Events(items=[item(5)], head=5), T0)
+    c.stored(5)
+    assert c.synced
+
+
+def test_pages_beyond_the_granted_window_are_unexpected() -> None:
+    c = ClientSession("laptop", 0, None, T0, window=2)
+    c.start()
+    c.receive(welcome(head=3, window=2), T0)
+    c.receive(Events(items=[item(1)], head=3), T0)
+    c.receive(Events(items=[item(2)], head=3), T0)
+    assert closed_with(c.receive(Events(items=[item(3)], head=3), T0)) == codes.UNEXPECTED_MESSAGE
+    # A server that grants less than asked (or says nothing: 1) sets the window.
+    c = ClientSession("laptop", 0, None, T0, window=4)
+    c.start()
+    c.receive(welcome(head=3), T0)
+    assert c.window == 1
+    c.receive(Events(items=[item(1)], head=3), T0)
+    assert closed_with(c.receive(Events(items=[item(2)], head=3), T0)) == codes.UNEXPECTED_MESSAGE
+
+
 def test_stored_must_match_the_page() -> None:
     c = opened()
     c.receive(Events(items=[item(1), item(2)], head=2), T0)

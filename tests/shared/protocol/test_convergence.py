@@ -71,7 +71,8 @@ def run(world: World, steps: list[tuple[object, ...]]) -> None:
     steps=st.lists(step, min_size=10, max_size=80),
 )
 def test_every_interleaving_converges(n: int, steps: list[tuple[object, ...]]) -> None:
-    world = World(DEVICES[:n], LIMITS)
+    # Mixed windows: page-by-page, and pages taken ahead of the Ack.
+    world = World(DEVICES[:n], LIMITS, windows={"phone": 2, "tablet": 3})
     names = set(world.devices)
     run(world, [s for s in steps if s[0] not in DEVICE_STEPS or s[1] in names])
     assert world.store.head <= sum(len(d.own) for d in world.devices.values())

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from careerlog.shared.protocol import Limits
 from tests.shared.protocol.harness import Fault, World
 
 SMALL = Limits(max_batch=3, page_size=4, ping_interval_ms=1_000, timeout_ms=2_000)
 
 
-def test_offline_edits_sync_both_ways() -> None:
-    world = World(["laptop", "phone"], SMALL)
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_offline_edits_sync_both_ways(window: int) -> None:
+    world = World(["laptop", "phone"], SMALL, windows={"laptop": window, "phone": window})
     for i in range(7):
         world.record("laptop", f"laptop {i}")
     for i in range(5):

@@ -88,7 +88,19 @@ def test_hello_is_welcomed_with_limits_and_heads() -> None:
         max_batch=3,
         max_event_bytes=2_000,
         ping_interval_ms=LIMITS.ping_interval_ms,
+        window=1,
+        frames_per_second=10,
+        frame_burst=5,
+        events_per_second=LIMITS.events_per_second,
+        event_burst=LIMITS.event_burst,
     )
+
+
+def test_window_is_granted_up_to_the_servers_limit() -> None:
+    for asked, granted in [(1, 1), (3, 3), (99, LIMITS.max_window), (0, 1)]:
+        (welcome,) = sent(session().receive(hello(window=asked), T0))
+        assert isinstance(welcome, Welcome)
+        assert welcome.window == granted
 
 
 def test_hello_behind_head_starts_a_read_from_the_cursor() -> None:
@@ -235,6 +247,32 @@ def test_pages_wait_for_the_ack() -> None:
     assert page.head == 5
 
 
+def test_a_window_sends_pages_ahead_of_the_ack_and_reads_on() -> None:
+    s = session(head=7)
+    s.receive(hello(window=2), T0)
+    actions = s.read_done([(1, b"\x80"), (2, b"\x80")], head=7)
+    assert [i.pos for i in sent(actions)[0].items] == [1, 2]  # type: ignore[attr-defined]
+    assert actions[-1] == Read(after=2, limit=2)  # the next page, before any Ack
+    actions = s.read_done([(3, b"\x80"), (4, b"\x80")], head=7)
+    assert len(sent(actions)) == 1
+    assert not any(isinstance(a, Read) for a in actions)  # the window is full
+    assert s.woken(9) == []  # still full: nothing read, nothing buffered
+    assert s.receive(Ack(cursor=2), T0) == [Read(after=4, limit=2)]
+    assert s.cursor == 2
+    s.read_done([(5, b"\x80"), (6, b"\x80")], head=9)
+    # An Ack is cumulative: it covers every page up to the one it names.
+    assert s.receive(Ack(cursor=6), T0) == [Read(after=6, limit=2)]
+    assert s.cursor == 6
+
+
+def test_ack_of_a_page_never_sent_is_unexpected_with_a_window() -> None:
+    s = session(head=4)
+    s.receive(hello(window=2), T0)
+    s.read_done([(1, b"\x80"), (2, b"\x80")], head=4)
+    s.read_done([(3, b"\x80"), (4, b"\x80")], head=4)
+    assert error_code(s.receive(Ack(cursor=3), T0)) == codes.UNEXPECTED_MESSAGE
+
+
 def test_page_is_cut_to_the_frame_limit() -> None:
     s = ServerSession("laptop", "e1", 3, 0, T0, Limits(max_frame_bytes=300))
     s.receive(hello(), T0)
@@ -281,6 +319,31 @@ def test_flood_is_rate_limited() -> None:
     for _ in range(LIMITS.frame_burst - 1):  # the hello took one token
         assert sent(s.receive(Ping(nonce=1), T0)) == [Pong(nonce=1)]
     assert error_code(s.receive(Ping(nonce=1), T0)) == codes.RATE_LIMITED
+
+
+def test_pushed_events_have_their_own_budget() -> None:
+    limits = Limits(max_batch=3, events_per_second=1.0, event_burst=5)
+    s = ServerSession("laptop", "e1", 0, 0, T0, limits)
+    s.receive(hello(), T0)
+    s.receive(Push(batch=1, events=[raw("laptop", n) for n in (1, 2, 3)]), T0)
+    s.appended([Result(status="accepted", pos=n) for n in (1, 2, 3)], head=3)
+    # Two events left in the bucket; a batch of three is over the budget.
+    actions = s.receive(Push(batch=2, events=[raw("laptop", n) for n in (4, 5, 6)]), T0 + 10)
+    assert error_code(actions) == codes.RATE_LIMITED
+
+
+def test_event_budget_refills_over_time() -> None:
+    limits = Limits(max_batch=3, events_per_second=1_000.0, event_burst=3)
+    s = ServerSession("laptop", "e1", 0, 0, T0, limits)
+    s.receive(hello(), T0)
+    for batch in range(1, 6):  # 3 events every 3 ms: the sustained rate
+        dseqs = range(3 * batch - 2, 3 * batch + 1)
+        actions = s.receive(
+            Push(batch=batch, events=[raw("laptop", n) for n in dseqs]), T0 + 3 * batch
+        )
+        assert isinstance(actions[0], Append)
+        s.appended([Result(status="accepted", pos=n) for n in dseqs], head=3 * batch)
+    assert not s.closed
 
 
 def test_tokens_refill_over_time() -> None:

@@ -15,7 +15,10 @@ Rules of this module (the state machine in one place):
   there. Events pushed before ``Welcome`` are therefore dropped, not lost.
 - Pull: the server sends a page, the adapter stores it durably, calls
   ``stored(cursor)``, and only then does the session ``Ack``: the cursor the
-  server sees never runs ahead of what is on the client's disk.
+  server sees never runs ahead of what is on the client's disk. With a
+  ``window`` above 1 the server may send the next pages before that ``Ack``
+  (so it reads while the client stores); pages are stored and acknowledged
+  in order, and a page beyond the granted window is a protocol error.
 - Anything the server should not have sent ends the connection with a
   ``Close`` (the adapter reconnects after a backoff delay); an ``Error`` with
   a fatal code becomes ``Fatal`` (stop reconnecting).
@@ -164,7 +167,9 @@ class ClientSession:
     clock when the ``Hello`` is sent.
     """
 
-    def __init__(self, device: str, cursor: int, epoch: str | None, now_ms: int) -> None:
+    def __init__(
+        self, device: str, cursor: int, epoch: str | None, now_ms: int, *, window: int = 1
+    ) -> None:
         self.device = device
         self.cursor = cursor
         self.epoch = epoch
@@ -180,7 +185,12 @@ class ClientSession:
         self._queue: list[bytes] = []
         self._in_flight: tuple[int, list[bytes]] | None = None
         self._next_batch = 1
-        self._page_last: int | None = None
+        #: Pages asked for in Hello; the server's grant (Welcome) replaces it.
+        self.window = max(1, window)
+        #: The last ``pos`` of each page handed out in ``StoreRemote`` and
+        #: not yet ``stored``, oldest first; ``_received`` the highest of all.
+        self._unstored: list[int] = []
+        self._received = cursor
         self._ping: tuple[int, int] | None = None
         self._next_nonce = 1
 
@@ -195,6 +205,7 @@ class ClientSession:
             cursor=self.cursor,
             epoch=self.epoch,
             client_time_ms=self._hello_ms,
+            window=self.window,
         )
         return [Send(hello)]
 
@@ -223,7 +234,7 @@ class ClientSession:
                 case Reset(epoch=epoch) if not self._was_reset:
                     self._was_reset = True
                     self.epoch = epoch
-                    self.cursor = self.head = 0
+                    self.cursor = self.head = self._received = 0
                     return [ResetLocal(epoch)]
                 case Welcome():
                     return self._welcome(message, now_ms)
@@ -264,6 +275,8 @@ class ClientSession:
         self.max_batch = welcome.max_batch
         self.max_frame_bytes = welcome.max_frame_bytes
         self.ping_interval_ms = welcome.ping_interval_ms
+        # Never more than asked for, whatever the server says.
+        self.window = max(1, min(self.window, welcome.window))
         rtt = max(0, now_ms - self._hello_ms)
         offset = welcome.server_time_ms - (self._hello_ms + now_ms) // 2
         return [
@@ -273,14 +286,15 @@ class ClientSession:
         ]
 
     def _events(self, items: list[Item], head: int) -> list[ClientAction]:
-        if self._page_last is not None or not items:
+        if len(self._unstored) >= self.window or not items:
             return self._close(codes.UNEXPECTED_MESSAGE)
-        last = self.cursor
+        last = self._received
         for item in items:
             if item.pos <= last:
                 return self._close(codes.UNEXPECTED_MESSAGE)
             last = item.pos
-        self._page_last = last
+        self._unstored.append(last)
+        self._received = last
         self.head = max(self.head, head, last)
         return [StoreRemote(items, self.head)]
 
@@ -310,9 +324,11 @@ class ClientSession:
 
     def stored(self, cursor: int) -> list[ClientAction]:
         """The page from ``StoreRemote`` is durable up to ``cursor`` (its last ``pos``)."""
-        if self._page_last is None or cursor != self._page_last:
-            raise RuntimeError(f"stored({cursor}) does not match the page ({self._page_last})")
-        self._page_last = None
+        if not self._unstored or cursor != self._unstored[0]:
+            raise RuntimeError(
+                f"stored({cursor}) does not match the oldest page ({self._unstored})"
+            )
+        del self._unstored[0]
         self.cursor = cursor
         if self.state is not ClientState.OPEN:
             return []
@@ -390,6 +406,6 @@ class ClientSession:
             self.state is ClientState.OPEN
             and self._in_flight is None
             and not self._queue
-            and self._page_last is None
+            and not self._unstored
             and self.cursor >= self.head
         )

@@ -71,7 +71,10 @@ class Hello(_Message, frozen=True, kw_only=True, tag="hello"):
     ``cursor`` is the highest ``pos`` the client has durably stored (0 when it
     has none); ``epoch`` the server epoch that cursor belongs to (``None`` for
     a client that never synced). ``client_time_ms`` is the client's wall clock
-    when it sent this, for the clock correction at ``Welcome``.
+    when it sent this, for the clock correction at ``Welcome``. ``window`` is
+    how many ``Events`` pages the client accepts before it has acknowledged
+    the first (1, the default, is strict page-by-page flow): a bigger window
+    lets the server read and send the next page while the client stores one.
     """
 
     protocol: int
@@ -79,6 +82,7 @@ class Hello(_Message, frozen=True, kw_only=True, tag="hello"):
     cursor: int
     epoch: str | None = None
     client_time_ms: int
+    window: int = 1
 
 
 class Push(_Message, frozen=True, kw_only=True, tag="push"):
@@ -95,8 +99,9 @@ class Push(_Message, frozen=True, kw_only=True, tag="push"):
 class Ack(_Message, frozen=True, kw_only=True, tag="ack"):
     """The client durably stored every event up to ``cursor`` (a ``pos``).
 
-    It must equal the ``pos`` of the last item of the ``Events`` page in
-    flight; it releases the server to send the next page.
+    It must equal the ``pos`` of the last item of an ``Events`` page in
+    flight (normally the oldest); it acknowledges that page and every page
+    before it, and releases the server to send the next one.
     """
 
     cursor: int
@@ -111,7 +116,12 @@ class Welcome(_Message, frozen=True, kw_only=True, tag="welcome"):
     ``head`` is the highest ``pos`` in the user's log, ``device_head`` the
     highest ``dseq`` of this device the server holds: the client resumes
     pushing at ``device_head + 1``. The limits tell the client how to size
-    its batches and how often to expect traffic.
+    its batches and how often to expect traffic; ``window`` is the number of
+    unacknowledged pages granted (at most what ``Hello`` asked for). The rate
+    budget (two token buckets: received frames, pushed events) is advertised
+    so a client can stay within it; ``None`` from a server that does not say.
+    Fields after ``ping_interval_ms`` were added later with defaults, so a
+    client and a server of different ages still understand each other.
     """
 
     protocol: int
@@ -123,6 +133,11 @@ class Welcome(_Message, frozen=True, kw_only=True, tag="welcome"):
     max_batch: int
     max_event_bytes: int
     ping_interval_ms: int
+    window: int = 1
+    frames_per_second: float | None = None
+    frame_burst: int | None = None
+    events_per_second: float | None = None
+    event_burst: int | None = None
 
 
 class Reset(_Message, frozen=True, kw_only=True, tag="reset"):

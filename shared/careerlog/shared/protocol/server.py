@@ -8,14 +8,18 @@ Rules of this module (the state machine in one place):
 - In OPEN two independent flows run on the connection:
   push:  Push -> Append -> (appended -> PushResult | gap -> Gap); at most one
          Push outstanding, a second one before its answer is a protocol error.
-  pull:  cursor < head -> Read -> read_done -> Events -> Ack -> Read ...; at
-         most one page in flight and at most one read pending, so the server
-         never buffers a backlog: a woken connection reads from its cursor.
+  pull:  sent < head -> Read -> read_done -> Events -> Ack -> Read ...; at
+         most ``window`` pages in flight (1 unless the client asked for more,
+         at most ``max_window``) and at most one read pending, so the server
+         never buffers a backlog: a woken connection reads the next page from
+         the last position it sent, and an ``Ack`` releases the next read.
 - The session judges every pushed event (envelope, device, type, schema,
   clock skew, size) and passes rejected ones on with their code: the store
   records them so their ``dseq`` slot is filled and the device's queue never
   wedges on one bad event. Whether an event is new, a duplicate or leaves a
   gap is the store's call, under its per-user lock.
+- The rate budget is two token buckets, frames and pushed events; running
+  out of either ends the connection with ``rate_limited``.
 - Any protocol violation ends the connection with ``Error`` then ``Close``,
   never an exception; other connections are not disturbed. Methods the
   adapter calls in the wrong order (``appended`` with nothing pending) raise,
@@ -35,7 +39,7 @@ from msgspec import Meta
 
 from careerlog.shared import hlc
 from careerlog.shared.codec import EventDecodeError, decode_event
-from careerlog.shared.events import CURRENT_VERSIONS, Event
+from careerlog.shared.events import ALL_EVENT_TYPES, CURRENT_VERSIONS, Event
 from careerlog.shared.protocol import codes
 from careerlog.shared.protocol.actions import Close, Send
 from careerlog.shared.protocol.frames import ProtocolError, decode_client_frame
@@ -145,6 +149,14 @@ class _Envelope(msgspec.Struct):
 
 
 _envelope_decoder: msgspec.msgpack.Decoder[_Envelope] = msgspec.msgpack.Decoder(_Envelope)
+#: The typed event decoder, for the fast path of judging: one decode checks
+#: the envelope and the schema of a valid, current event at once.
+_event_decoder: msgspec.msgpack.Decoder[Event] = msgspec.msgpack.Decoder(Event)
+#: Type name and current schema version, keyed by class (a decoded event's
+#: ``type`` is its class).
+_CURRENT: dict[type, tuple[str, int]] = {
+    cls: (name, CURRENT_VERSIONS[name]) for name, cls in ALL_EVENT_TYPES.items()
+}
 
 
 class ServerSession:
@@ -174,10 +186,16 @@ class ServerSession:
         self._opened_ms = now_ms
         self._last_received_ms = now_ms
         self._tokens = float(limits.frame_burst)
+        self._event_tokens = float(limits.event_burst)
         self._refilled_ms = now_ms
         self._pending_push: tuple[int, list[IncomingEvent]] | None = None
         self._read_pending = False
-        self._page_last: int | None = None
+        #: Pages the client may hold unacknowledged (granted at Hello).
+        self.window = 1
+        #: The last ``pos`` of each page sent and not yet acknowledged, oldest first.
+        self._in_flight: list[int] = []
+        #: The highest ``pos`` sent: the next page is read after it.
+        self._sent = 0
         self._ping: tuple[int, int] | None = None  # (nonce, sent at)
         self._next_nonce = 1
 
@@ -250,6 +268,8 @@ class ServerSession:
             self.cursor = 0
         else:
             self.cursor = hello.cursor
+        self._sent = self.cursor
+        self.window = max(1, min(hello.window, self.limits.max_window))
         self.state = ServerState.OPEN
         actions.append(
             Send(
@@ -263,6 +283,11 @@ class ServerSession:
                     max_batch=self.limits.max_batch,
                     max_event_bytes=self.limits.max_event_bytes,
                     ping_interval_ms=self.limits.ping_interval_ms,
+                    window=self.window,
+                    frames_per_second=self.limits.frames_per_second,
+                    frame_burst=self.limits.frame_burst,
+                    events_per_second=self.limits.events_per_second,
+                    event_burst=self.limits.event_burst,
                 )
             )
         )
@@ -281,6 +306,8 @@ class ServerSession:
             )
         if not push.events:
             return [Send(PushResult(batch=push.batch, results=[]))]
+        if not self._take_events(len(push.events)):
+            raise ProtocolError(codes.RATE_LIMITED, "too many events; slow down")
         incoming = [self._judge(bytes(raw), index, now_ms) for index, raw in enumerate(push.events)]
         for before, after in itertools.pairwise(incoming):
             if after.dseq != before.dseq + 1:
@@ -292,6 +319,42 @@ class ServerSession:
         return [Append(batch=push.batch, events=incoming)]
 
     def _judge(self, body: bytes, index: int, now_ms: int) -> IncomingEvent:
+        # The fast path, for the event a well-behaved device sends: one typed
+        # decode validates envelope and schema together. Anything it does not
+        # settle (a decode error, an old or foreign version, another device's
+        # event, an oversized one) takes the full path below, which judges it
+        # exactly as before; the same checks run either way.
+        if len(body) <= self.limits.max_event_bytes:
+            try:
+                event = _event_decoder.decode(body)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass
+            else:
+                name, current = _CURRENT[type(event)]
+                if event.v == current and event.device == self.device:
+                    skewed = self._skew(event.hlc, now_ms)
+                    return IncomingEvent(
+                        device=self.device,
+                        dseq=event.dseq,
+                        hlc=event.hlc,
+                        type=name,
+                        body=body,
+                        event=None if skewed else event,
+                        rejected=skewed,
+                    )
+        return self._judge_fully(body, index, now_ms)
+
+    def _skew(self, stamp: int, now_ms: int) -> Rejection | None:
+        ahead = hlc.wall_ms(stamp) - now_ms
+        if ahead > self.limits.max_clock_skew_ms:
+            return Rejection(
+                codes.CLOCK_SKEW,
+                f"recorded {ahead} ms ahead of the server clock; "
+                f"the limit is {self.limits.max_clock_skew_ms} ms",
+            )
+        return None
+
+    def _judge_fully(self, body: bytes, index: int, now_ms: int) -> IncomingEvent:
         try:
             envelope = _envelope_decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -323,13 +386,8 @@ class ServerSession:
             except EventDecodeError as exc:
                 rejected = Rejection(codes.INVALID_EVENT, str(exc))
             else:
-                ahead = hlc.wall_ms(event.hlc) - now_ms
-                if ahead > self.limits.max_clock_skew_ms:
-                    rejected = Rejection(
-                        codes.CLOCK_SKEW,
-                        f"recorded {ahead} ms ahead of the server clock; "
-                        f"the limit is {self.limits.max_clock_skew_ms} ms",
-                    )
+                rejected = self._skew(event.hlc, now_ms)
+                if rejected is not None:
                     event = None
         return IncomingEvent(
             device=self.device,
@@ -342,13 +400,14 @@ class ServerSession:
         )
 
     def _ack(self, cursor: int) -> list[ServerAction]:
-        if self._page_last is None or cursor != self._page_last:
+        if cursor not in self._in_flight:
             raise ProtocolError(
                 codes.UNEXPECTED_MESSAGE,
-                f"ack {cursor} does not match the page in flight ({self._page_last})",
+                f"ack {cursor} does not match a page in flight ({self._in_flight})",
             )
+        # Cumulative: the client stored this page and every one before it.
+        del self._in_flight[: self._in_flight.index(cursor) + 1]
         self.cursor = cursor
-        self._page_last = None
         return self._maybe_read()
 
     # --- results from the adapter ------------------------------------------------------
@@ -387,10 +446,10 @@ class ServerSession:
             return []
         page: list[Item] = []
         budget = self.limits.max_frame_bytes - _PAGE_OVERHEAD
-        last = self.cursor
+        last = self._sent
         for pos, body in items:
             if pos <= last:
-                continue  # never resend what the cursor already covers
+                continue  # never resend what was sent (the cursor is at or below it)
             budget -= len(body) + _ITEM_OVERHEAD
             if page and budget < 0:
                 break  # the rest comes in the next page, read again from the cursor
@@ -398,8 +457,11 @@ class ServerSession:
             last = pos
         if not page:
             return []  # nothing new after all; the next wake-up reads again
-        self._page_last = last
-        return [Send(Events(items=page, head=max(self.head, last)))]
+        self._in_flight.append(last)
+        self._sent = last
+        # With room in the window, read on at once: the client stores this
+        # page while the next one is read and sent.
+        return [Send(Events(items=page, head=max(self.head, last))), *self._maybe_read()]
 
     def woken(self, head: int) -> list[ServerAction]:
         """Fan-out: the user's head moved to ``head``."""
@@ -410,12 +472,12 @@ class ServerSession:
         if (
             self.state is not ServerState.OPEN
             or self._read_pending
-            or self._page_last is not None
-            or self.head <= self.cursor
+            or len(self._in_flight) >= self.window
+            or self.head <= self._sent
         ):
             return []
         self._read_pending = True
-        return [Read(after=self.cursor, limit=self.limits.page_size)]
+        return [Read(after=self._sent, limit=self.limits.page_size)]
 
     # --- time and the server's own decisions -------------------------------------------
 
@@ -465,15 +527,27 @@ class ServerSession:
         return [Send(Error(code=code, message=message)), Close(codes.close_code(code), code)]
 
     def _take_token(self, now_ms: int) -> bool:
+        """Take one frame token, refilling both buckets for the time passed."""
         elapsed = max(0, now_ms - self._refilled_ms)
         self._refilled_ms = now_ms
+        limits = self.limits
         self._tokens = min(
-            float(self.limits.frame_burst),
-            self._tokens + elapsed * self.limits.frames_per_second / 1000,
+            float(limits.frame_burst), self._tokens + elapsed * limits.frames_per_second / 1000
+        )
+        self._event_tokens = min(
+            float(limits.event_burst),
+            self._event_tokens + elapsed * limits.events_per_second / 1000,
         )
         if self._tokens < 1:
             return False
         self._tokens -= 1
+        return True
+
+    def _take_events(self, count: int) -> bool:
+        """Take ``count`` event tokens (refilled by the frame's ``_take_token``)."""
+        if self._event_tokens < count:
+            return False
+        self._event_tokens -= count
         return True
 
     @property
