@@ -208,3 +208,48 @@ async def test_ready_reflects_the_lag_of_an_in_process_projector(settings: Setti
         stopped = await http.get("/ready")
         assert stopped.status_code == 503
         assert "stopped: crashed: OperationalError" in stopped.json()["detail"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """What a projector's ``lag()`` returns (the fields ``LagReading`` names)."""
+
+    projection: str
+    events_behind: int
+    seconds_behind: float
+
+
+async def test_ready_asks_a_watched_lag_source_each_time(settings: Settings) -> None:
+    quick = dataclasses.replace(settings, ready_timeout_s=0.2, ready_max_projector_lag_s=5.0)
+    async with running(quick) as server, httpx.AsyncClient(base_url=server.http_url) as http:
+        readings = [Reading("read_models", 0, 0.0)]
+
+        async def lag() -> Reading:
+            return readings[-1]
+
+        lag_tracker = server.runtime.metrics.projector
+        lag_tracker.watch(lag)
+        assert (await http.get("/ready")).status_code == 200
+        readings.append(Reading("read_models", 40_000, 9.0))
+        behind = await http.get("/ready")
+        assert behind.status_code == 503
+        assert behind.json()["checks"]["projector read_models"].startswith("40000 events behind")
+
+        async def failing() -> Reading:
+            raise OSError("disk I/O error")
+
+        lag_tracker.watch(failing)
+        broken = (await http.get("/ready")).json()
+        assert broken["checks"]["projector watch"] == "lag query failed: OSError('disk I/O error')"
+
+        async def hanging() -> Reading:
+            await asyncio.sleep(3600)
+            raise AssertionError("unreachable")
+
+        lag_tracker.watch(hanging)
+        stuck = (await http.get("/ready")).json()
+        assert stuck["checks"]["projector watch"] == "lag query failed: no answer in time"
+
+        readings.append(Reading("read_models", 0, 0.0))
+        lag_tracker.watch(lag)
+        assert (await http.get("/ready")).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 
@@ -245,3 +246,27 @@ async def test_projector_lag_is_exposed_per_projection(
     assert ("careerlog_projector_lag_events", frozenset({("projection", "timeline")})) not in (
         samples
     )
+
+
+async def test_a_watched_lag_source_is_asked_at_each_scrape(
+    server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Reading:
+        projection: str
+        events_behind: int
+        seconds_behind: float
+
+    behind = [Reading("read_models", 7, 1.5), Reading("analytics", 0, 0.0)]
+
+    async def lag() -> list[Reading]:
+        return behind
+
+    server.runtime.metrics.projector.watch(lag)
+    samples = await scrape(http)
+    assert value(samples, "careerlog_projector_lag_events", projection="read_models") == 7
+    assert value(samples, "careerlog_projector_lag_seconds", projection="read_models") == 1.5
+    behind = [Reading("read_models", 0, 0.0), Reading("analytics", 0, 0.0)]
+    samples = await scrape(http)
+    assert value(samples, "careerlog_projector_lag_events", projection="read_models") == 0
+    server.runtime.metrics.projector.unwatch()

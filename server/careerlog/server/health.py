@@ -48,7 +48,7 @@ async def ready(runtime: NamedDependency[Runtime]) -> Response[Health]:
     checks = {"store": await _store_check(runtime)}
     if runtime.listener is not None:
         checks["listener"] = OK if runtime.listener.ready.is_set() else "not connected"
-    checks.update(_projector_checks(runtime))
+    checks.update(await _projector_checks(runtime))
     problems = [f"{name}: {verdict}" for name, verdict in checks.items() if verdict != OK]
     is_ready = not problems
     gauge = runtime.metrics.ready
@@ -82,12 +82,13 @@ async def _store_check(runtime: Runtime) -> str:
     return OK
 
 
-def _projector_checks(runtime: Runtime) -> dict[str, str]:
+async def _projector_checks(runtime: Runtime) -> dict[str, str]:
+    await runtime.metrics.projector.refresh(runtime.settings.ready_timeout_s)
     limit = runtime.settings.ready_max_projector_lag_s
     checks: dict[str, str] = {}
     for projection, lag in sorted(runtime.metrics.projector.lags().items()):
-        if lag.stopped is not None:
-            verdict = f"stopped: {lag.stopped}"
+        if lag.problem is not None:
+            verdict = lag.problem
         elif lag.seconds > limit:
             verdict = f"{lag.events} events behind, {lag.seconds:.1f} s (limit {limit:g} s)"
         else:

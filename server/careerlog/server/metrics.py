@@ -17,36 +17,49 @@ We do not depend on ``prometheus-client``: its default registry is global
 (two apps in one process would share counters), and the three metric kinds
 with labels are a page of code.
 
-**How a projector reports its lag** (the in-process projector sets these; the
-readiness probe reads them)::
+**How an in-process projector reports its lag** to ``runtime.metrics.projector``
+(a :class:`ProjectorLag`), in either of two ways:
 
-    lag = runtime.metrics.projector          # a ProjectorLag
-    lag.report("goal_progress", events=120, seconds=0.8)   # after every pass
-    lag.stopped("goal_progress", "crashed: OperationalError")  # if it dies
+- *pull* (preferred): register a coroutine function that measures the lag
+  from the store, e.g. in the lifespan that starts the projector::
 
-``report`` sets ``careerlog_projector_lag_events{projection=…}`` (events in
-the log the projection has not folded yet) and
-``careerlog_projector_lag_seconds{projection=…}`` (how long ago the oldest of
-those was received; 0 when caught up). Report after every pass, and while
-behind at least every few seconds, so a stuck projector shows as a growing
-number rather than a frozen one. ``/ready`` answers 503 while any reported
-projection's lag exceeds ``Settings.ready_max_projector_lag_s`` or after
-``stopped``; a projection that never reported does not hold readiness back.
+      runtime.metrics.projector.watch(projector.lag)
+
+  ``/metrics`` and ``/ready`` then await it (within ``ready_timeout_s``)
+  each time they are asked. It returns one reading or a sequence of them,
+  each with ``projection``, ``events_behind`` and ``seconds_behind``
+  (:class:`LagReading`; ``readmodels.writer.ProjectionLag`` is one). Being
+  measured from checkpoints, the number keeps growing if the projector dies.
+  Call ``unwatch()`` when the projector stops.
+- *push*: ``report("goal_progress", events=120, seconds=0.8)`` after every
+  pass (and while behind at least every few seconds, so that a stuck
+  projector shows as a growing number, not a frozen one);
+  ``stopped(projection, reason)`` if it dies.
+
+Either sets ``careerlog_projector_lag_events{projection=…}`` (events in the
+log the projection has not folded yet) and
+``careerlog_projector_lag_seconds{projection=…}`` (age of the oldest of those;
+0 when caught up). ``/ready`` answers 503 while any projection lags more than
+``Settings.ready_max_projector_lag_s``, after ``stopped``, or when the watched
+coroutine fails; a projection never reported does not hold readiness back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 __all__ = [
     "CONTENT_TYPE",
     "Counter",
     "Gauge",
     "Histogram",
+    "LagReading",
+    "LagSource",
     "ProjectorLag",
     "Registry",
     "ServerMetrics",
@@ -278,20 +291,63 @@ class Lag:
 
     events: int
     seconds: float
-    stopped: str | None = None
+    #: Why the projection cannot be trusted to advance (it stopped, its lag is unknown).
+    problem: str | None = None
+
+
+class LagReading(Protocol):
+    """One projection's lag as a projector measures it (any object with these fields)."""
+
+    @property
+    def projection(self) -> str: ...
+    @property
+    def events_behind(self) -> int: ...
+    @property
+    def seconds_behind(self) -> float: ...
+
+
+LagSource = Callable[[], Awaitable[LagReading | Sequence[LagReading]]]
+
+#: The pseudo-projection a failing lag source is reported under.
+WATCH = "watch"
 
 
 class ProjectorLag:
     """Where an in-process projector reports how far behind each projection is.
 
-    See the module docstring for how to call it. ``worst()`` is what
-    ``/ready`` checks.
+    See the module docstring for how to call it. ``lags()`` is what
+    ``/ready`` checks, after ``refresh()``.
     """
 
     def __init__(self, events: Gauge, seconds: Gauge) -> None:
         self._events = events
         self._seconds = seconds
         self._lags: dict[str, Lag] = {}
+        self._source: LagSource | None = None
+
+    def watch(self, source: LagSource) -> None:
+        """Measure the lag by awaiting ``source()`` whenever metrics or readiness are asked."""
+        self._source = source
+
+    def unwatch(self) -> None:
+        self._source = None
+        self._lags.pop(WATCH, None)
+
+    async def refresh(self, timeout_s: float) -> None:
+        """Ask the watched source, if any; a failure is itself a readiness problem."""
+        if self._source is None:
+            return
+        try:
+            readings = await asyncio.wait_for(self._source(), timeout_s)
+        except Exception as error:
+            reason = "no answer in time" if isinstance(error, TimeoutError) else repr(error)
+            self._lags[WATCH] = Lag(0, 0.0, problem=f"lag query failed: {reason}")
+            return
+        self._lags.pop(WATCH, None)
+        for reading in readings if isinstance(readings, Sequence) else [readings]:
+            self.report(
+                reading.projection, events=reading.events_behind, seconds=reading.seconds_behind
+            )
 
     def report(self, projection: str, *, events: int, seconds: float) -> None:
         """``projection`` has ``events`` unfolded events, the oldest received ``seconds`` ago."""
@@ -302,7 +358,7 @@ class ProjectorLag:
     def stopped(self, projection: str, reason: str) -> None:
         """The projection will not advance any more (the projector died or was stopped)."""
         previous = self._lags.get(projection, Lag(0, 0.0))
-        self._lags[projection] = Lag(previous.events, previous.seconds, stopped=reason)
+        self._lags[projection] = Lag(previous.events, previous.seconds, f"stopped: {reason}")
 
     def forget(self, projection: str) -> None:
         """The projection is gone on purpose: drop its series and its say in readiness."""

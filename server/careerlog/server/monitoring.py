@@ -32,11 +32,12 @@ log = logging.getLogger("careerlog.server.http")
 MEDIA_TYPE = "text/plain; version=0.0.4"
 
 
-@get("/metrics", tags=["health"], media_type=MEDIA_TYPE, sync_to_thread=False)
-def metrics(runtime: NamedDependency[Runtime]) -> Response[str]:
+@get("/metrics", tags=["health"], media_type=MEDIA_TYPE)
+async def metrics(runtime: NamedDependency[Runtime]) -> Response[str]:
     """This node's metrics in the Prometheus text format 0.0.4."""
     # Gauges of what is, read when asked rather than kept up to date.
     runtime.metrics.connections.set(runtime.hub.connections())
+    await runtime.metrics.projector.refresh(runtime.settings.ready_timeout_s)
     return Response(runtime.metrics.render(), media_type=MEDIA_TYPE)
 
 
