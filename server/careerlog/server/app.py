@@ -23,6 +23,7 @@ from careerlog.server.devices import current_device, enroll_device, list_devices
 from careerlog.server.fanout import PostgresListener
 from careerlog.server.health import health, ready
 from careerlog.server.monitoring import RequestMetrics, log_unhandled, metrics
+from careerlog.server.projecting import read_models_lifespan
 from careerlog.server.runtime import Runtime
 from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
@@ -94,7 +95,7 @@ def create_app(settings: Settings) -> Litestar:
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             **caller,
         },
-        lifespan=[lifespan],
+        lifespan=[lifespan, read_models_lifespan(runtime)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Careerlog sync server", version="1"),
         # For the uvicorn shell (serving.py), which says goodbye to live sockets.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 __all__ = ["REVOKE_CHANNEL", "Hub", "PostgresListener", "Subscriber"]
@@ -57,6 +57,15 @@ class Hub:
 
     def __init__(self) -> None:
         self._users: dict[int, dict[str, Subscriber]] = {}
+        #: Called with ``(user_id, head)`` on every wake-up (the in-process projector).
+        self._listeners: list[Callable[[int, int | None], None]] = []
+
+    def add_listener(self, listener: Callable[[int, int | None], None]) -> None:
+        """Also tell ``listener`` whenever a user's head moves (it must only schedule work)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[int, int | None], None]) -> None:
+        self._listeners.remove(listener)
 
     def attach(self, user_id: int, device: str, subscriber: Subscriber) -> None:
         """Register a connection; an older one of the same device is replaced."""
@@ -79,6 +88,8 @@ class Hub:
         for subscriber in list(self._users.get(user_id, {}).values()):
             if subscriber is not skip:
                 subscriber.wake(head)
+        for listener in self._listeners:
+            listener(user_id, head)
 
     def revoke(self, user_id: int, device: str) -> None:
         subscriber = self._users.get(user_id, {}).get(device)

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 from careerlog.server.fanout import Hub, PostgresListener
 from careerlog.server.metrics import ServerMetrics
+from careerlog.server.projector import Projector
 from careerlog.server.ratelimit import RateLimiter
+from careerlog.server.readmodels.writer import ReadModelStore
 from careerlog.server.settings import Settings
 from careerlog.server.store import EventStore
 
@@ -27,6 +29,10 @@ class Runtime:
     _store: EventStore | None = None
     listener: PostgresListener | None = None
     listener_task: asyncio.Task[None] | None = None
+    _read_models: ReadModelStore | None = None
+    #: The in-process projector (SQLite by default; PostgreSQL only if asked).
+    projector: Projector | None = None
+    projector_task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.enrollments = RateLimiter(
@@ -43,6 +49,17 @@ class Runtime:
     @store.setter
     def store(self, store: EventStore | None) -> None:
         self._store = store
+
+    @property
+    def read_models(self) -> ReadModelStore:
+        """The read models, open on the store's database while the app runs."""
+        if self._read_models is None:
+            raise RuntimeError("the read models are not open (the app is not running)")
+        return self._read_models
+
+    @read_models.setter
+    def read_models(self, read_models: ReadModelStore | None) -> None:
+        self._read_models = read_models
 
     async def publish_revocation(self, user_id: int, device: str) -> None:
         """Close the device's live socket here and, through PostgreSQL, on every node."""

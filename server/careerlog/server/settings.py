@@ -52,6 +52,17 @@ class Settings:
     #: ``/ready`` fails while an in-process projection lags more than this.
     ready_max_projector_lag_s: float = 30.0
 
+    #: Run the projector inside this server process. None: yes on the embedded
+    #: SQLite store, no on PostgreSQL (where ``careerlog-server project``
+    #: processes lead partitions of users instead).
+    project_in_process: bool | None = None
+
+    @property
+    def projects_in_process(self) -> bool:
+        if self.project_in_process is not None:
+            return self.project_in_process
+        return self.store_kind == "sqlite"
+
     @property
     def store_kind(self) -> str:
         """``postgresql`` or ``sqlite``, for metrics (never the URL: it may hold a password)."""

@@ -198,6 +198,18 @@ class EventStore(abc.ABC):
         """Up to ``limit`` of the user's events with ``pos > after``, by ``pos``."""
 
     @abc.abstractmethod
+    async def read_in_order(
+        self, user_id: int, after: tuple[int, str, int], max_pos: int, limit: int
+    ) -> list[Stored]:
+        """Up to ``limit`` of the user's events sorting after ``after`` in canonical order.
+
+        Canonical order is ``(hlc, device, dseq)``; only events with
+        ``pos <= max_pos`` count, so that a projector re-folding the events it
+        has checkpointed does not pick up one committed since. For re-folding
+        after a late event and for time travel (index ``events_by_key``).
+        """
+
+    @abc.abstractmethod
     async def head(self, user_id: int) -> int:
         """The user's highest ``pos`` (0 before the first event)."""
 
@@ -218,6 +230,13 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     async def list_users(self) -> list[tuple[int, str]]:
         """Every user as ``(id, name)``, by id: for the operator's admin CLI."""
+
+    async def user_name(self, user_id: int) -> str | None:
+        """The name of the user with this id, or None (a coach is named by it in grants).
+
+        A scan of :meth:`list_users`; a backend may answer from its index instead.
+        """
+        return next((name for uid, name in await self.list_users() if uid == user_id), None)
 
     @abc.abstractmethod
     async def add_enrollment(self, user_id: int, token_hash: bytes, expires_ms: int) -> None:

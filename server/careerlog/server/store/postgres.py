@@ -43,7 +43,7 @@ from careerlog.server.store.base import (
     UserExists,
 )
 from careerlog.server.store.batch import earlier_result, plan_batch
-from careerlog.server.store.schema import POSTGRES_MIGRATIONS, check_not_newer
+from careerlog.server.store.schema import POSTGRES_MIGRATIONS, READ_MODEL_TABLES, check_not_newer
 
 __all__ = ["NOTIFY_CHANNEL", "PostgresStore"]
 
@@ -226,6 +226,22 @@ class PostgresStore(EventStore):
         )
         return [Stored(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
+    async def read_in_order(
+        self, user_id: int, after: tuple[int, str, int], max_pos: int, limit: int
+    ) -> list[Stored]:
+        if limit <= 0:
+            return []
+        rows = await self._pool.fetch(
+            "SELECT pos, device, dseq, body, received_ms FROM events"
+            " WHERE user_id = $1 AND (hlc, device, dseq) > ($2, $3, $4) AND pos <= $5"
+            " ORDER BY hlc, device, dseq LIMIT $6",
+            user_id,
+            *after,
+            max_pos,
+            limit,
+        )
+        return [Stored(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
     async def head(self, user_id: int) -> int:
         head = await self._pool.fetchval("SELECT head FROM user_heads WHERE user_id = $1", user_id)
         return int(head or 0)
@@ -346,6 +362,7 @@ class PostgresStore(EventStore):
                 "device_tokens",
                 "enrollments",
                 "user_heads",
+                *READ_MODEL_TABLES,
             ):
                 await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
             deleted = await conn.fetchval("DELETE FROM users WHERE id = $1 RETURNING true", user_id)

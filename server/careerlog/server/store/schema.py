@@ -16,6 +16,10 @@ Layout:
   reference tables. This is why a user's ``head`` lives in ``user_heads`` and
   not in ``users``: it is written by every append.
 - ``meta`` holds the store's epoch, minted by the first migration.
+- Migration 2 adds the read models (``rm_*``, written by the projector, see
+  :mod:`careerlog.server.readmodels`), every one keyed by ``user_id`` first,
+  and ``events_by_key``: a user's events in canonical order, for re-folding
+  after a late event and for time travel.
 - There are no foreign keys: existence is checked under the per-user lock,
   ``delete_user`` deletes every table explicitly, and an append does not pay a
   key check per event.
@@ -25,7 +29,20 @@ from __future__ import annotations
 
 from careerlog.server.store.base import StoreError
 
-__all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS", "check_not_newer"]
+__all__ = ["POSTGRES_MIGRATIONS", "READ_MODEL_TABLES", "SQLITE_MIGRATIONS", "check_not_newer"]
+
+#: The read models' per-user tables: ``delete_user`` empties them in the same
+#: transaction as the log, so a deleted account leaves no derived trace either.
+READ_MODEL_TABLES = (
+    "rm_checkpoints",
+    "rm_states",
+    "rm_snapshots",
+    "rm_retractions",
+    "rm_timeline",
+    "rm_goals",
+    "rm_grants",
+    "rm_member_facts",
+)
 
 
 def check_not_newer(current: int, known: int) -> None:
@@ -98,6 +115,92 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX enrollments_by_user ON enrollments (user_id)",
     ),
+    (
+        "CREATE INDEX events_by_key ON events (user_id, hlc, device, dseq)",
+        # One row per user: how far the read models have folded the log, and
+        # where the snapshot chain stands (events since the last snapshot and
+        # its size), so that incremental folding places snapshots exactly
+        # where a rebuild would.
+        """CREATE TABLE rm_checkpoints (
+            user_id    INTEGER PRIMARY KEY,
+            pos        INTEGER NOT NULL,
+            hlc        INTEGER NOT NULL,
+            device     TEXT    NOT NULL,
+            dseq       INTEGER NOT NULL,
+            events     INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL,
+            snap_since INTEGER NOT NULL,
+            snap_bytes INTEGER NOT NULL
+        )""",
+        "CREATE TABLE rm_states (user_id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+        """CREATE TABLE rm_snapshots (
+            user_id INTEGER NOT NULL,
+            hlc     INTEGER NOT NULL,
+            device  TEXT    NOT NULL,
+            dseq    INTEGER NOT NULL,
+            events  INTEGER NOT NULL,
+            body    BLOB    NOT NULL,
+            PRIMARY KEY (user_id, hlc, device, dseq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE rm_retractions (
+            user_id       INTEGER NOT NULL,
+            hlc           INTEGER NOT NULL,
+            device        TEXT    NOT NULL,
+            dseq          INTEGER NOT NULL,
+            target_hlc    INTEGER,
+            target_device TEXT,
+            target_dseq   INTEGER,
+            PRIMARY KEY (user_id, hlc, device, dseq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE rm_timeline (
+            user_id     INTEGER NOT NULL,
+            hlc         INTEGER NOT NULL,
+            device      TEXT    NOT NULL,
+            dseq        INTEGER NOT NULL,
+            event_id    TEXT    NOT NULL,
+            type        TEXT    NOT NULL,
+            occurred_us INTEGER NOT NULL,
+            record_id   TEXT,
+            summary     TEXT    NOT NULL,
+            retracted   INTEGER NOT NULL,
+            PRIMARY KEY (user_id, hlc, device, dseq)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE rm_goals (
+            user_id            INTEGER NOT NULL,
+            goal_id            TEXT    NOT NULL,
+            status             TEXT    NOT NULL,
+            horizon            TEXT    NOT NULL,
+            parent_id          TEXT,
+            start_on           TEXT    NOT NULL,
+            due_on             TEXT    NOT NULL,
+            original_due_on    TEXT    NOT NULL,
+            set_on             TEXT    NOT NULL,
+            closed_on          TEXT,
+            baseline           REAL    NOT NULL,
+            target             REAL    NOT NULL,
+            last_value         REAL,
+            percent_done       REAL    NOT NULL,
+            milestones_total   INTEGER NOT NULL,
+            milestones_reached INTEGER NOT NULL,
+            tasks_open         INTEGER NOT NULL,
+            tasks_done         INTEGER NOT NULL,
+            corrections        INTEGER NOT NULL,
+            slip_days          INTEGER NOT NULL,
+            last_progress_on   TEXT,
+            PRIMARY KEY (user_id, goal_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE rm_grants (
+            user_id    INTEGER NOT NULL,
+            grantee    TEXT    NOT NULL,
+            scopes     TEXT    NOT NULL,
+            granted_on TEXT    NOT NULL,
+            expires_on TEXT,
+            PRIMARY KEY (user_id, grantee)
+        ) WITHOUT ROWID""",
+        # The one cross-user read (a coach's people): see the PostgreSQL twin.
+        "CREATE INDEX rm_grants_by_grantee ON rm_grants (grantee, user_id)",
+        "CREATE TABLE rm_member_facts (user_id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -159,5 +262,92 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expires_ms bigint NOT NULL
         )""",
         "CREATE INDEX enrollments_by_user ON enrollments (user_id)",
+    ),
+    (
+        "CREATE INDEX events_by_key ON events (user_id, hlc, device, dseq)",
+        """CREATE TABLE rm_checkpoints (
+            user_id    bigint PRIMARY KEY,
+            pos        bigint NOT NULL,
+            hlc        bigint NOT NULL,
+            device     text   NOT NULL,
+            dseq       bigint NOT NULL,
+            events     bigint NOT NULL,
+            updated_ms bigint NOT NULL,
+            snap_since bigint NOT NULL,
+            snap_bytes bigint NOT NULL
+        )""",
+        "CREATE TABLE rm_states (user_id bigint PRIMARY KEY, body bytea NOT NULL)",
+        """CREATE TABLE rm_snapshots (
+            user_id bigint NOT NULL,
+            hlc     bigint NOT NULL,
+            device  text   NOT NULL,
+            dseq    bigint NOT NULL,
+            events  bigint NOT NULL,
+            body    bytea  NOT NULL,
+            PRIMARY KEY (user_id, hlc, device, dseq)
+        )""",
+        """CREATE TABLE rm_retractions (
+            user_id       bigint NOT NULL,
+            hlc           bigint NOT NULL,
+            device        text   NOT NULL,
+            dseq          bigint NOT NULL,
+            target_hlc    bigint,
+            target_device text,
+            target_dseq   bigint,
+            PRIMARY KEY (user_id, hlc, device, dseq)
+        )""",
+        """CREATE TABLE rm_timeline (
+            user_id     bigint  NOT NULL,
+            hlc         bigint  NOT NULL,
+            device      text    NOT NULL,
+            dseq        bigint  NOT NULL,
+            event_id    text    NOT NULL,
+            type        text    NOT NULL,
+            occurred_us bigint  NOT NULL,
+            record_id   text,
+            summary     text    NOT NULL,
+            retracted   boolean NOT NULL,
+            PRIMARY KEY (user_id, hlc, device, dseq)
+        )""",
+        """CREATE TABLE rm_goals (
+            user_id            bigint           NOT NULL,
+            goal_id            text             NOT NULL,
+            status             text             NOT NULL,
+            horizon            text             NOT NULL,
+            parent_id          text,
+            start_on           date             NOT NULL,
+            due_on             date             NOT NULL,
+            original_due_on    date             NOT NULL,
+            set_on             date             NOT NULL,
+            closed_on          date,
+            baseline           double precision NOT NULL,
+            target             double precision NOT NULL,
+            last_value         double precision,
+            percent_done       double precision NOT NULL,
+            milestones_total   integer          NOT NULL,
+            milestones_reached integer          NOT NULL,
+            tasks_open         integer          NOT NULL,
+            tasks_done         integer          NOT NULL,
+            corrections        integer          NOT NULL,
+            slip_days          integer          NOT NULL,
+            last_progress_on   date,
+            PRIMARY KEY (user_id, goal_id)
+        )""",
+        """CREATE TABLE rm_grants (
+            user_id    bigint NOT NULL,
+            grantee    text   NOT NULL,
+            scopes     text[] NOT NULL,
+            granted_on date   NOT NULL,
+            expires_on date,
+            PRIMARY KEY (user_id, grantee)
+        )""",
+        # ``grants_to`` is the one read across users (a coach's people), so it
+        # cannot lead with user_id. Under Citus, rm_grants is distributed by
+        # user_id like every rm_* table and this index exists on each shard:
+        # the query fans out to every shard (fine for a rare, small read), or,
+        # if that ever costs too much, the grantee index becomes a reference
+        # table written in the same transaction as the grant rows.
+        "CREATE INDEX rm_grants_by_grantee ON rm_grants (grantee, user_id)",
+        "CREATE TABLE rm_member_facts (user_id bigint PRIMARY KEY, body bytea NOT NULL)",
     ),
 )

@@ -38,7 +38,7 @@ from careerlog.server.store.base import (
     UserExists,
 )
 from careerlog.server.store.batch import earlier_result, plan_batch
-from careerlog.server.store.schema import SQLITE_MIGRATIONS, check_not_newer
+from careerlog.server.store.schema import READ_MODEL_TABLES, SQLITE_MIGRATIONS, check_not_newer
 
 __all__ = ["SqliteStore"]
 
@@ -167,6 +167,20 @@ class SqliteStore(EventStore):
             )
         return [Stored(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
+    async def read_in_order(
+        self, user_id: int, after: tuple[int, str, int], max_pos: int, limit: int
+    ) -> list[Stored]:
+        if limit <= 0:
+            return []
+        async with self._reading() as db:
+            rows = await db.execute_fetchall(
+                "SELECT pos, device, dseq, body, received_ms FROM events"
+                " WHERE user_id = ? AND (hlc, device, dseq) > (?, ?, ?) AND pos <= ?"
+                " ORDER BY hlc, device, dseq LIMIT ?",
+                (user_id, *after, max_pos, limit),
+            )
+        return [Stored(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
     async def head(self, user_id: int) -> int:
         async with self._reading() as db:
             head = await _scalar(db, "SELECT head FROM user_heads WHERE user_id = ?", (user_id,))
@@ -287,6 +301,7 @@ class SqliteStore(EventStore):
                 "device_tokens",
                 "enrollments",
                 "user_heads",
+                *READ_MODEL_TABLES,
             ):
                 await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             cursor = await db.execute("DELETE FROM users WHERE id = ?", (user_id,))

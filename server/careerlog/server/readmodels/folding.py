@@ -1,0 +1,141 @@
+"""Folding a run of events into read-model rows: the projector's pure core.
+
+A *run* is a list of events in canonical order that all sort after the state
+they are folded onto. :func:`fold_run` folds them one at a time and returns
+the rows they produce: a timeline row each (its summary named from the state
+just before the event), the snapshots that fall due, the retractions, and the
+state after the last one.
+
+Rules of this module:
+- Every state this produces is *prefix-exact*: the state after event i is
+  the fold of exactly the events up to i. That is what makes a snapshot
+  usable for time travel, and what makes a rebuild (one run from the empty
+  state) and incremental folding (many runs) produce the same rows.
+- A retraction of an event folded earlier in the run cannot be applied on
+  top (its target's effects are in the state): the state is re-folded from
+  the newest snapshot of the run before the target that stays usable, or
+  from the run's start. A retraction reaching behind the run is the
+  projector's business: it starts the run before the target instead.
+- Snapshots fall due by a rule of the canonical prefix alone (see
+  :func:`careerlog.server.readmodels.rows.snapshot_interval`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from careerlog.server.readmodels.rows import (
+    Key,
+    RetractionRow,
+    SnapshotRow,
+    TimelineRow,
+    micros,
+    snapshot_interval,
+)
+from careerlog.shared.events import EntryRetracted, Event
+from careerlog.shared.projections import CareerState, apply, decode_state, encode_state, fold
+from careerlog.shared.projections.timeline import timeline_entry
+
+__all__ = ["Folded", "fold_run", "key_of"]
+
+
+def key_of(event: Event) -> Key:
+    return (event.hlc, event.device, event.dseq)
+
+
+@dataclass(slots=True)
+class Folded:
+    state: CareerState
+    timeline: list[TimelineRow]
+    snapshots: list[SnapshotRow]
+    retractions: list[RetractionRow]
+    #: The snapshot chain after the run: events since the newest snapshot, its size.
+    snap_since: int
+    snap_bytes: int
+
+
+def fold_run(
+    state: CareerState,
+    run: list[Event],
+    *,
+    snap_since: int,
+    snap_bytes: int,
+    targets: Mapping[str, Key] | None = None,
+) -> Folded:
+    """Fold ``run`` (canonical order, all after ``state``) onto ``state``, which it takes over.
+
+    ``snap_since`` and ``snap_bytes`` are where the snapshot chain stands;
+    ``targets`` gives the keys of retraction targets folded before the run.
+    """
+    targets = targets or {}
+    has_retractions = EntryRetracted in map(type, run)
+    # Only a run with a retraction may need to go back to its start.
+    base = encode_state(state) if has_retractions else b""
+    index = {event.id: i for i, event in enumerate(run)} if has_retractions else {}
+    #: (index of the last event folded in, encoded state) of this run's snapshots.
+    marks: list[tuple[int, bytes]] = []
+    #: (index of a retraction, index of its target) inside this run.
+    reaches: list[tuple[int, int]] = []
+    entries: list[tuple[Key, str, str, int, str | None, str]] = []
+    snapshots: list[SnapshotRow] = []
+    retractions: list[RetractionRow] = []
+    interval = snapshot_interval(snap_bytes)
+    for i, event in enumerate(run):
+        key = (event.hlc, event.device, event.dseq)
+        entry = timeline_entry(event, state)
+        entries.append(
+            (
+                key,
+                entry.event_id,
+                entry.type,
+                micros(event.occurred_at),
+                entry.record_id,
+                entry.summary,
+            )
+        )
+        if type(event) is EntryRetracted:
+            j = index.get(event.target)
+            target = key_of(run[j]) if j is not None else targets.get(str(event.target))
+            retractions.append(RetractionRow(key, target))
+            if j is not None and j < i:
+                reaches.append((i, j))
+                state = _refold(run, i, j, base, marks, reaches)
+            else:
+                apply(state, event)
+        else:
+            apply(state, event)
+        snap_since += 1
+        if snap_since >= interval:
+            raw = encode_state(state)
+            body = zlib.compress(raw, 1)
+            snapshots.append(SnapshotRow(key, state.event_count, body))
+            if has_retractions:
+                marks.append((i, raw))
+            snap_since, snap_bytes = 0, len(body)
+            interval = snapshot_interval(snap_bytes)
+    retracted = state.retracted
+    timeline = [
+        TimelineRow(key, event_id, kind, occurred, record_id, summary, event_id in retracted)
+        for key, event_id, kind, occurred, record_id, summary in entries
+    ]
+    return Folded(state, timeline, snapshots, retractions, snap_since, snap_bytes)
+
+
+def _refold(
+    run: list[Event],
+    i: int,
+    j: int,
+    base: bytes,
+    marks: list[tuple[int, bytes]],
+    reaches: list[tuple[int, int]],
+) -> CareerState:
+    """The exact state after ``run[i]``, a retraction of ``run[j]`` (j < i)."""
+    start, raw = -1, base
+    for mark, encoded in reversed(marks):
+        # Usable: before the target, and no retraction since reaches behind it.
+        if mark < j and not any(mark < r <= i and t <= mark for r, t in reaches):
+            start, raw = mark, encoded
+            break
+    return fold(run[start + 1 : i + 1], decode_state(raw))
