@@ -6,14 +6,16 @@ import asyncio
 import dataclasses
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
 from careerlog.server.metrics import Counter, Gauge, Histogram, Registry
+from careerlog.server.settings import Settings
 from careerlog.shared.protocol import Ack, Events, PushResult, codes
-from tests.server.conftest import LiveServer
+from tests.server.conftest import LiveServer, running
 from tests.server.wire import Peer, activity, now_ms
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -270,3 +272,23 @@ async def test_a_watched_lag_source_is_asked_at_each_scrape(
     samples = await scrape(http)
     assert value(samples, "careerlog_projector_lag_events", projection="read_models") == 0
     server.runtime.metrics.projector.unwatch()
+
+
+async def test_each_node_counts_only_its_own(settings: Settings, tmp_path: Path) -> None:
+    other = dataclasses.replace(settings, db_url=f"sqlite:///{tmp_path / 'b.db'}", node="b")
+    async with running(settings) as a, running(other) as b:
+        user = await a.user("ada")
+        laptop = await Peer.open(a.ws_url, await a.device(user, "laptop"), "laptop")
+        await laptop.push([activity("laptop", 1)])
+        await laptop.answer(PushResult)
+        async with httpx.AsyncClient(base_url=a.http_url) as http_a:
+            on_a = await scrape(http_a)
+        async with httpx.AsyncClient(base_url=b.http_url) as http_b:
+            on_b = await scrape(http_b)
+        await laptop.close()
+    accepted = "careerlog_events_ingested_total"
+    assert value(on_a, accepted, result="accepted") == 1
+    assert value(on_a, "careerlog_sync_connections", node="test") == 1
+    assert value(on_b, accepted, result="accepted") == 0
+    assert value(on_b, "careerlog_sync_connections", node="b") == 0
+    assert value(on_b, "careerlog_node_info", node="b", store="sqlite") == 1
