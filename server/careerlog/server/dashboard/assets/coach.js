@@ -30,11 +30,14 @@ function source(person) {
   return { api: personApi(person.person), link: `${personLink(person.person)}/goals`, scopes: person.scopes };
 }
 
+const SCOPE_ORDER = Object.keys(SCOPE_TEXT);
+
 function scopeList(scopes) {
+  const ordered = [...scopes].sort((a, b) => SCOPE_ORDER.indexOf(a) - SCOPE_ORDER.indexOf(b));
   return h(
     "ul",
     { class: "facts scopes", "aria-label": "Shared with you" },
-    scopes.map((scope) => h("li", { "data-scope": scope }, SCOPE_TEXT[scope] || scope)),
+    ordered.map((scope) => h("li", { "data-scope": scope }, SCOPE_TEXT[scope] || scope)),
   );
 }
 

@@ -39,30 +39,32 @@ function progressLine(goal) {
   );
 }
 
-function daysLeft(goal) {
+function daysLeft(goal, when) {
   if (goal.status !== "active") return null;
-  if (goal.days_left < 0) return `${-goal.days_left} days overdue`;
-  return `${goal.days_left} days left`;
+  if (goal.days_left < 0) return `${-goal.days_left} days overdue${when}`;
+  return `${goal.days_left} days left${when}`;
 }
 
-function goalFacts(goal) {
+// `then` is true for a replay: the figures are as of the replayed date.
+function goalFacts(goal, then = false) {
+  const when = then ? " then" : "";
   const facts = [
-    goal.status === "active" ? `expected by now: ${percent(goal.expected_percent)}` : null,
+    goal.status === "active" ? `expected by ${then ? "then" : "now"}: ${percent(goal.expected_percent)}` : null,
     `due ${formatDay(goal.due_on)}`,
     goal.original_due_on !== goal.due_on ? `first due ${formatDay(goal.original_due_on)}` : null,
-    daysLeft(goal),
+    daysLeft(goal, when),
     goal.current !== null && goal.current !== undefined
       ? `${goal.metric}: ${goal.current} of ${goal.target}${goal.unit ? ` ${goal.unit}` : ""}`
       : null,
     goal.milestones_total ? `milestones ${goal.milestones_reached}/${goal.milestones_total}` : null,
     goal.days_since_progress !== null && goal.days_since_progress !== undefined
-      ? `last progress ${goal.days_since_progress} days ago`
+      ? `last progress ${goal.days_since_progress} days ${then ? "before" : "ago"}`
       : null,
   ];
   return h("ul", { class: "facts" }, facts.filter(Boolean).map((fact) => h("li", null, fact)));
 }
 
-export function goalCards(goals, source) {
+export function goalCards(goals, source, { then = false } = {}) {
   if (!goals.length) return h("p", { class: "empty" }, "No goals yet. Set one with: careerlog goal set \"…\" --due +6m");
   return h(
     "ul",
@@ -78,7 +80,7 @@ export function goalCards(goals, source) {
           statusBadge(goal),
         ),
         progressLine(goal),
-        goalFacts(goal),
+        goalFacts(goal, then),
       ),
     ),
   );

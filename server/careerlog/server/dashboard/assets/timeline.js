@@ -132,7 +132,7 @@ export async function replaySection(source, day, mode, hashFor) {
     h("h2", { id: "replay-heading" }, spec.heading(day)),
     planFacts(replay.plan),
     h("h3", null, "Goals then"),
-    replay.goals.length ? goalCards(replay.goals, source) : h("p", { class: "empty" }, "No goals yet on that date."),
+    replay.goals.length ? goalCards(replay.goals, source, { then: true }) : h("p", { class: "empty" }, "No goals yet on that date."),
     h("h3", null, "Timeline"),
     entryList(`${source.api}/timeline`, { ...spec.entries(day), limit: 20 }, page),
   ];
