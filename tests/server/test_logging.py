@@ -188,3 +188,26 @@ async def test_a_server_error_is_logged_with_its_traceback_but_not_the_token(
     assert error["level"] == "error"
     assert error["route"] == "/v1/devices"
     assert "Traceback" in error["exc"]
+
+
+async def test_readiness_changes_are_logged_once_each(
+    server: LiveServer, captured: io.StringIO
+) -> None:
+    serving = server.runtime.store
+    closed = await open_store(server.settings.db_url)
+    await closed.close()
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        server.runtime.store = closed
+        try:
+            statuses = [(await http.get("/ready")).status_code for _ in range(3)]
+        finally:
+            server.runtime.store = serving
+        statuses += [(await http.get("/ready")).status_code for _ in range(2)]
+    assert statuses == [503, 503, 503, 200, 200]
+    records = [r for r in lines(captured.getvalue()) if r["msg"].startswith("node ")]
+    assert [(r["msg"], r["level"]) for r in records] == [
+        ("node not ready", "warning"),
+        ("node ready", "info"),
+    ]
+    [problem] = records[0]["problems"]
+    assert problem.startswith("store: unreachable: ")

@@ -51,14 +51,14 @@ async def ready(runtime: NamedDependency[Runtime]) -> Response[Health]:
     checks.update(await _projector_checks(runtime))
     problems = [f"{name}: {verdict}" for name, verdict in checks.items() if verdict != OK]
     is_ready = not problems
-    gauge = runtime.metrics.ready
-    if gauge.value != float(is_ready):
-        # Log transitions only: probes come every few seconds.
+    if runtime.metrics.last_ready is not is_ready:
+        # Log transitions only (and the first verdict): probes come every few seconds.
         if is_ready:
             log.info("node ready")
         else:
             log.warning("node not ready", extra={"problems": problems})
-    gauge.set(float(is_ready))
+    runtime.metrics.last_ready = is_ready
+    runtime.metrics.ready.set(float(is_ready))
     return Response(
         Health(
             status="ready" if is_ready else "unavailable",

@@ -382,6 +382,8 @@ class ServerMetrics:
         self.ready = registry.add(
             Gauge("careerlog_ready", "1 if the last /ready check passed, else 0.")
         ).labels()
+        #: The last readiness verdict (None before the first probe), to log changes only.
+        self.last_ready: bool | None = None
 
         ingested = registry.add(
             Counter(
