@@ -45,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command in ("project", "rebuild"):
+            from careerlog.server.projecting import projection_command
+
+            return asyncio.run(projection_command(args))
         return asyncio.run(_admin(args))
     except CliError as error:
         print(f"careerlog-server: {error}", file=sys.stderr)
@@ -75,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=int, default=int(os.environ.get("CAREERLOG_SERVER_PORT", DEFAULT_PORT))
     )
     serve.add_argument("--node", default=None, help="this node's name (default: the host name)")
+    serve.add_argument(
+        "--project",
+        default=os.environ.get("CAREERLOG_SERVER_PROJECT", "auto"),
+        choices=["auto", "yes", "no"],
+        help="run the projector in this process (auto: yes on SQLite, no on PostgreSQL,"
+        " where `careerlog-server project` processes do it)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--log-format",
@@ -84,6 +95,22 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("migrate", parents=[db], help="bring the store's schema up to date")
+
+    project = commands.add_parser(
+        "project", parents=[db], help="run the projector: keep every user's read models current"
+    )
+    project.add_argument(
+        "--partitions",
+        type=int,
+        default=int(os.environ.get("CAREERLOG_SERVER_PARTITIONS", 16)),
+        help="PostgreSQL: users are split into this many partitions, each led by one process"
+        " (every projector process of a database must use the same number; default 16)",
+    )
+    project.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    rebuild = commands.add_parser(
+        "rebuild", parents=[db], help="recompute read models from the log (one user or all)"
+    )
+    rebuild.add_argument("--user", default=None, help="only this user (default: every user)")
 
     user = commands.add_parser("user", help="manage users").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -109,7 +136,12 @@ def _serve(args: argparse.Namespace) -> int:
     from careerlog.server.logs import configure_logging
     from careerlog.server.serving import sync_server
 
-    settings = Settings(db_url=args.db or default_db_url(), host=args.host, port=args.port)
+    settings = Settings(
+        db_url=args.db or default_db_url(),
+        host=args.host,
+        port=args.port,
+        project_in_process={"auto": None, "yes": True, "no": False}[args.project],
+    )
     if args.node:
         settings = dataclasses.replace(settings, node=args.node)
     configure_logging(args.log_format, args.log_level, settings.node)

@@ -1,4 +1,4 @@
-"""The app's side of the read models: open them, and project in-process when the settings say so.
+"""Running the projector: inside the app, as its own process, or once to rebuild.
 
 With the embedded SQLite store a server is one process, so it projects
 itself: a :class:`Projector` task, woken by the fan-out hub whenever a
@@ -6,22 +6,37 @@ user's head moves, plus a catch-up scan at start (and every few seconds, for
 wake-ups that never came: an append by another process on the same file).
 On PostgreSQL, nodes leave projecting to ``careerlog-server project``
 processes unless ``Settings.project_in_process`` asks otherwise.
+
+``careerlog-server project`` (:func:`projection_command`) is that process:
+on PostgreSQL it leads a fair share of partitions (see
+:mod:`careerlog.server.partitions`), LISTENs for wake-ups and scans its
+partitions every few seconds; on SQLite (another process on the same file)
+it scans every second. ``careerlog-server rebuild`` recomputes read models
+from the log, user by user, each in one transaction.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import logging
+import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
 from litestar import Litestar
 
 from careerlog.server.projector import Projector
-from careerlog.server.readmodels import open_read_models
+from careerlog.server.readmodels import ReadModelStore, open_read_models
 from careerlog.server.runtime import Runtime
+from careerlog.server.store import EventStore
 
-__all__ = ["read_models_lifespan"]
+__all__ = ["projection_command", "read_models_lifespan"]
+
+log = logging.getLogger("careerlog.server.projector")
 
 
 def read_models_lifespan(
@@ -52,3 +67,73 @@ def read_models_lifespan(
             runtime.read_models = None
 
     return lifespan
+
+
+async def projection_command(args: argparse.Namespace) -> int:
+    """``careerlog-server project`` and ``careerlog-server rebuild``."""
+    from careerlog.server.cli import EXIT_NOT_FOUND, EXIT_OK, CliError, _redact
+    from careerlog.server.settings import default_db_url
+    from careerlog.server.store import StoreError, open_store
+
+    url = args.db or default_db_url()
+    try:
+        store = await open_store(url)
+    except (OSError, StoreError) as error:
+        raise CliError(f"cannot open the store at {_redact(url)}: {error}") from None
+    async with store, await open_read_models(url) as read_models:
+        if args.command == "rebuild":
+            if args.user is not None:
+                found = await store.user_by_name(args.user)
+                if found is None:
+                    raise CliError(f"no user named {args.user!r}", EXIT_NOT_FOUND)
+                users = [(found, args.user)]
+            else:
+                users = await store.list_users()
+            projector = Projector(store, read_models)
+            total = 0
+            for user_id, name in users:
+                folded = await projector.rebuild_user(user_id)
+                total += folded
+                print(f"rebuilt {name}: {folded} events", file=sys.stderr)
+            print(f"rebuilt {len(users)} users, {total} events", file=sys.stderr)
+            return EXIT_OK
+        await _project_forever(url, store, read_models, args.partitions, args.log_level)
+    return EXIT_OK
+
+
+async def _project_forever(
+    url: str, store: EventStore, read_models: ReadModelStore, partitions: int, level: str
+) -> None:
+    from careerlog.server.logs import configure_logging
+
+    configure_logging("text", level, socket.gethostname())
+    postgres = url.startswith(("postgresql://", "postgres://"))
+    if postgres:
+        from careerlog.server.partitions import PartitionLeader
+
+        projector = Projector(store, read_models, partitions=partitions, concurrency=4)
+        leader = PartitionLeader(url, projector, partitions=partitions)
+        tasks = [asyncio.create_task(leader.run()), asyncio.create_task(projector.run())]
+    else:
+        # Another process appends to the file: no wake-ups reach this one.
+        projector = Projector(store, read_models, scan_interval_s=1.0)
+        tasks = [asyncio.create_task(projector.run())]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("projecting %s", "partitions of users" if postgres else "every user")
+    try:
+        done, _ = await asyncio.wait(
+            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:
+            if task in tasks and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        log.info("projector stopped: %s", projector.stats)

@@ -1,0 +1,137 @@
+"""Two real ``careerlog-server project`` processes on one PostgreSQL: partitions and take-over.
+
+Both processes start on a fresh database while users push; they split the
+16 partitions between them (advisory locks seen in ``pg_locks``). One is
+then killed with SIGKILL mid-stream: its locks go with its connection and
+the survivor takes every partition over within seconds. In the end every
+user's read models are complete and equal to a fresh fold of their log.
+Without a reachable PostgreSQL the test is skipped, except under
+``CI=true``, where it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from careerlog.server.partitions import PARTITION_CLASS
+from careerlog.server.readmodels import open_read_models
+from careerlog.server.store import open_store
+from careerlog.shared.projections import encode_state
+from tests.contract.careers import busy_history, push_in_batches
+from tests.e2e.test_multinode import server_command
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+PARTITIONS = 16
+USERS = 24
+
+
+class ProjectorProcess:
+    def __init__(self, url: str, log: Path) -> None:
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            [*server_command(), "project", "--db", url, "--partitions", str(PARTITIONS)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.pid = self.process.pid
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+async def leaders(url: str) -> Counter[int]:
+    """How many partitions each projector process leads (by its connection's pid)."""
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = $1::oid AND l.objsubid = 2"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            PARTITION_CLASS,
+        )
+    finally:
+        await connection.close()
+    return Counter(int(row[0]) for row in rows)
+
+
+async def wait_for(check: object, timeout_s: float, what: str) -> float:
+    started = time.monotonic()
+    while True:
+        if await check():  # type: ignore[operator]
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout_s, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_projectors_split_partitions_and_take_over_from_a_killed_one(
+    database: str, tmp_path: Path
+) -> None:
+    async with await open_store(database) as store:  # migrated before the projectors start
+        users = [await store.create_user(f"user{n}") for n in range(USERS)]
+        histories = {u: busy_history(500, device=f"dev{n}") for n, u in enumerate(users)}
+        first_half = {u: h.events[:250] for u, h in histories.items()}
+        second_half = {u: h.events[250:] for u, h in histories.items()}
+        processes = [ProjectorProcess(database, tmp_path / f"projector{n}.log") for n in range(2)]
+        try:
+            await asyncio.gather(
+                *(push_in_batches(store, u, events, 25) for u, events in first_half.items())
+            )
+
+            async def split() -> bool:
+                counts = await leaders(database)
+                return sorted(counts.values()) == [PARTITIONS // 2] * 2
+
+            await wait_for(split, 30, "the partitions to be split between the two")
+            assert all(p.process.poll() is None for p in processes)
+
+            # Kill one mid-stream: the other must take its partitions and finish.
+            pushing = asyncio.gather(
+                *(push_in_batches(store, u, events, 25) for u, events in second_half.items())
+            )
+            await asyncio.sleep(0.3)
+            victim, survivor = processes
+            victim.process.send_signal(signal.SIGKILL)
+            victim.process.wait()
+
+            async def taken_over() -> bool:
+                counts = await leaders(database)
+                return list(counts.values()) == [PARTITIONS]
+
+            took = await wait_for(taken_over, 15, "the survivor to lead every partition")
+            assert took < 5, f"take-over took {took:.1f} s"
+            await pushing
+
+            async with await open_read_models(database) as models:
+
+                async def caught_up() -> bool:
+                    return not await models.behind()
+
+                await wait_for(caught_up, 60, "every user to be projected")
+                assert survivor.process.poll() is None
+                for user, h in histories.items():
+                    checkpoint = await models.checkpoint(user)
+                    assert checkpoint is not None
+                    assert checkpoint.pos == await store.head(user) == len(h.events)
+                    assert checkpoint.events == len(h.events)
+                    assert encode_state(await models.state(user)) == encode_state(h.state())
+                    entries = await models.timeline(user, limit=10_000)
+                    assert len(entries) == len(h.events)
+        finally:
+            for process in processes:
+                process.stop()
