@@ -94,7 +94,7 @@ function showSignIn(notice) {
           await signIn(input.value);
           input.value = "";
           if (!location.hash || location.hash === "#/") location.hash = "#/goals";
-          await render();
+          await render({ focus: true });
         } catch (failure) {
           error.textContent = failure instanceof ApiError ? failure.message : String(failure);
           error.hidden = false;
@@ -123,7 +123,7 @@ function showSignIn(notice) {
   input.focus();
 }
 
-async function render() {
+async function render({ focus = false } = {}) {
   const current = session();
   if (!current) {
     showSignIn();
@@ -152,6 +152,11 @@ async function render() {
     replace(region, content);
     const heading = region.querySelector("h1");
     document.title = `${heading ? heading.textContent : "Dashboard"} · Careerlog`;
+    if (focus && heading) {
+      // Tell screen readers the page changed: move focus to its heading.
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
   } catch (error) {
     if (ticket !== renderCount) return;
     if (error instanceof ApiError && error.status === 401) {
@@ -170,5 +175,5 @@ export function navigate(hash) {
   else location.hash = hash;
 }
 
-window.addEventListener("hashchange", () => render());
+window.addEventListener("hashchange", () => render({ focus: true }));
 render();

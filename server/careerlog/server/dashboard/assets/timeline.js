@@ -9,7 +9,7 @@
 // so a replay can be bookmarked and the back button steps through replays.
 
 import { get } from "./api.js";
-import { formatDay, formatMoment, h } from "./dom.js";
+import { errorBox, formatDay, formatMoment, h, replace } from "./dom.js";
 import { ME, goalCards } from "./goals.js";
 
 const MODES = {
@@ -118,24 +118,45 @@ function controls(day, mode, onChange) {
   return form;
 }
 
-// The whole replay view for a source (the person, or a person a coach sees).
-export async function replaySection(source, day, mode, hashFor) {
+async function replayResults(source, day, mode) {
   const spec = MODES[mode];
   const [replay, page] = await Promise.all([
     get(`${source.api}/replay`, spec.replay(day)),
     get(`${source.api}/timeline`, { ...spec.entries(day), limit: 20 }),
   ]);
   return [
-    controls(day, mode, (newDay, newMode) => {
-      location.hash = hashFor(newDay, newMode);
-    }),
     h("h2", { id: "replay-heading" }, spec.heading(day)),
     planFacts(replay.plan),
     h("h3", null, "Goals then"),
-    replay.goals.length ? goalCards(replay.goals, source, { then: true }) : h("p", { class: "empty" }, "No goals yet on that date."),
+    replay.goals.length
+      ? goalCards(replay.goals, source, { then: true })
+      : h("p", { class: "empty" }, "No goals yet on that date."),
     h("h3", null, "Timeline"),
     entryList(`${source.api}/timeline`, { ...spec.entries(day), limit: 20 }, page),
   ];
+}
+
+// The replay view for a source (the person, or a person a coach sees). A new
+// date or mode redraws only the results, so the date control keeps focus
+// while someone types; the address follows (pushState), so it can be
+// bookmarked and the back button returns to the previous replay.
+export async function replaySection(source, day, mode, hashFor) {
+  const results = h("div", { class: "replay-results", "aria-live": "polite" }, await replayResults(source, day, mode));
+  let ticket = 0;
+  const form = controls(day, mode, async (newDay, newMode) => {
+    const mine = ++ticket;
+    history.pushState(null, "", hashFor(newDay, newMode));
+    results.setAttribute("aria-busy", "true");
+    try {
+      const content = await replayResults(source, newDay, newMode);
+      if (mine === ticket) replace(results, content);
+    } catch (error) {
+      if (mine === ticket) replace(results, errorBox(error));
+    } finally {
+      if (mine === ticket) results.removeAttribute("aria-busy");
+    }
+  });
+  return [form, results];
 }
 
 export async function timelineView(query) {
