@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, date, datetime
 from functools import partial
@@ -367,3 +368,52 @@ async def test_importing_own_events_that_skip_ahead_is_refused(
         assert store.count == 2
         result = await store.import_events(events)
         assert (result.added, result.duplicates) == (3, 2)
+
+
+async def test_concurrent_records_commit_as_groups_gapless_and_each_on_its_own(
+    tmp_path: Path, clock: StepClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    statements: list[str] = []
+    async with await LocalStore.open(home, clock=clock) as store:
+        goal = await _goal(store)
+        execute = store._db.execute
+
+        def counting(sql: str, *args: object) -> object:
+            statements.append(sql)
+            return execute(sql, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(store._db, "execute", counting)
+        calls = [store.record(partial(commands.log_activity, text=f"step {n}")) for n in range(40)]
+        # A refused command in the middle fails alone and takes no dseq.
+        calls.insert(20, store.record(partial(commands.reach_milestone, milestone="zzzz")))
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        monkeypatch.undo()
+        refused = outcomes.pop(20)
+        assert isinstance(refused, CommandError)
+        assert [e.dseq for e in outcomes] == list(range(2, 42))  # type: ignore[union-attr]
+        inserts = [sql for sql in statements if sql.startswith("INSERT INTO events")]
+        assert len(inserts) < 10  # groups, not one commit per event
+        assert store.count == 41
+        state = encode_state(store.state)
+    async with await LocalStore.open(home, clock=clock) as reopened:
+        assert [e.dseq for e in await reopened.events()] == list(range(1, 42))
+        assert encode_state(reopened.state) == state
+        assert goal in reopened.state.goals
+
+
+async def test_a_cancelled_record_does_not_strand_its_group(store: LocalStore) -> None:
+    first = asyncio.ensure_future(store.record(partial(commands.log_activity, text="a")))
+    second = asyncio.ensure_future(store.record(partial(commands.log_activity, text="b")))
+    third = asyncio.ensure_future(store.record(partial(commands.log_activity, text="c")))
+    await asyncio.sleep(0)  # all three are waiting; the first leads
+    second.cancel()
+    await asyncio.gather(first, third, return_exceptions=True)
+    assert not first.exception()
+    assert not third.exception()
+    events = await store.events()
+    assert [e.dseq for e in events] == list(range(1, len(events) + 1))
+    assert {first.result().id, third.result().id} <= {e.id for e in events}
+    # The next record continues the sequence, whatever happened to the cancelled one.
+    after = await store.record(partial(commands.log_activity, text="d"))
+    assert after.dseq == len(events) + 1

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 from uuid import UUID
 
 import aiosqlite
@@ -107,14 +107,17 @@ _PAGE_QUERY = (
 )
 _BODY_PAGE_QUERY = _PAGE_QUERY.replace(", hlc, device, dseq FROM", " FROM")
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
-_INSERT_EVENT_IF_UNCHANGED = (
-    "INSERT INTO events (hlc, device, dseq, body) SELECT ?, ?, ?, ? "
-    "WHERE (SELECT data_version FROM pragma_data_version()) = ?"
-)
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
 #: HLC runs ahead only after receiving events from a faster clock).
 _ID_WINDOW_MS = 86_400_000
+
+
+#: A ``record`` call waiting for its group: the command and its caller's future.
+_Recording: TypeAlias = tuple[Callable[[CareerState, Envelope], Event], "asyncio.Future[Event]"]
+#: Most events in one group's INSERT (four parameters each, well inside
+#: SQLite's limit of 32,766 per statement).
+_GROUP_ROWS = 1000
 
 
 class _StaleSequence(Exception):
@@ -151,6 +154,10 @@ class LocalStore:
         self._snapshot_bytes_floor = 0
         self._data_version = 0
         self._retractions: list[Retraction] = []
+        #: ``record`` calls waiting to be built and committed as one group,
+        #: and the task doing that while any are waiting.
+        self._recording: list[_Recording] = []
+        self._draining: asyncio.Future[None] | None = None
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -177,6 +184,9 @@ class LocalStore:
         return store
 
     async def close(self) -> None:
+        if self._draining is not None:
+            with contextlib.suppress(Exception):
+                await self._draining  # every record called before close commits
         await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -485,28 +495,80 @@ class LocalStore:
         ``dseq`` is used up. Returns only once the event is committed. If
         another process appended to this home meanwhile, the store reloads and
         runs ``build`` again on the state as it now is.
-        """
-        for _attempt in range(5):
-            try:
-                return await self._record_once(build)
-            except _StaleSequence:
-                continue
-        raise StoreError("another process keeps writing to this home; try again")
 
-    async def _record_once(self, build: Callable[[CareerState, Envelope], Event]) -> Event:
-        async with self._lock:
+        Group commit: ``record`` calls queue up, and one drain task builds
+        everything queued, in arrival order, and commits it in one statement,
+        then takes what queued meanwhile. A caller that records one event at a
+        time pays one commit per event, as before; a program recording as fast
+        as it can (many calls in flight) pays one commit per group, never one
+        per event while more are waiting. The drain is a task of its own so
+        that a cancelled caller never strands the rest of its group.
+        """
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._recording.append((build, future))
+        if self._draining is None:
+            self._draining = asyncio.ensure_future(self._drain_recording())
+        try:
+            return await future
+        except asyncio.CancelledError:
+            future.cancel()  # not built yet: never will be (built: committed anyway)
+            raise
+
+    async def _drain_recording(self) -> None:
+        try:
+            while self._recording:
+                async with self._lock:
+                    group, self._recording = self._recording, []
+                    await self._record_group(group)
+        finally:
+            self._draining = None
+
+    async def _record_group(self, group: list[_Recording]) -> None:
+        """Record every waiting call of ``group``, settling each future. Under ``_lock``."""
+        try:
+            for _attempt in range(5):
+                try:
+                    await self._record_some(group)
+                    return
+                except _StaleSequence:
+                    # Reloaded: build the unsettled ones again on the log as it is.
+                    group = [item for item in group if not item[1].done()]
+            error: BaseException = StoreError(
+                "another process keeps writing to this home; try again"
+            )
+        except Exception as exc:
+            error = exc
+        for _, future in group:
+            _settle(future, error=error)
+
+    async def _record_some(self, group: list[_Recording]) -> None:
+        """Build each unsettled call of ``group`` in order and commit them.
+
+        Plain events go into one multi-row INSERT; one that needs a
+        transaction of its own (a retraction, or a snapshot falling due)
+        commits what was built before it first. ``self.state`` runs ahead of
+        the disk by the events being committed, and is reloaded if that fails.
+        """
+        built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]] = []
+        for build, future in group:
+            if future.done():
+                continue  # settled by an earlier attempt, or cancelled
             env = self._envelope()
             try:
                 event = build(self.state, env)
-            except Exception:
+            except Exception as exc:
+                await self._commit_built(built)
+                built = []
                 # Refused, perhaps only because another process changed the
                 # log since we loaded it: judge it again on the log as it is.
                 if await self._scalar("PRAGMA data_version") != self._data_version:
                     await self._reload()
                     raise _StaleSequence from None
-                raise
+                _settle(future, error=exc)
+                continue
             if (event.device, event.dseq, event.hlc) != (env.device, env.dseq, env.hlc):
-                raise ValueError("a command must keep the envelope it was given")
+                _settle(future, error=ValueError("a command must keep the envelope it was given"))
+                continue
             body = encode_event(event)
             # Fold exactly what is stored: a command may hand over an int where
             # the schema says float, and a replay would then differ from now.
@@ -514,30 +576,62 @@ class LocalStore:
             row = (event.hlc, event.device, event.dseq, body)
             retraction = self._retraction_of(event)
             self._since_snapshot += 1
+            if retraction is None and not self._snapshot_due() and len(built) < _GROUP_ROWS:
+                self.state = apply(self.state, event)
+                self._advance(event)
+                built.append((future, event, row))
+                continue
+            await self._commit_built(built)
+            built = []
             try:
                 if retraction is None and not self._snapshot_due():
-                    # The common case: one statement is one commit. It inserts
-                    # nothing if another process committed since we loaded
-                    # (``data_version`` moved): the command must then be
-                    # validated again against the log as it is now.
-                    # (Not ``async with``: closing the cursor would be a second
-                    # round trip to the database thread; it is freed when dropped.)
-                    cursor = await self._db.execute(
-                        _INSERT_EVENT_IF_UNCHANGED, (*row, self._data_version)
-                    )
-                    if cursor.rowcount != 1:
-                        raise _StaleSequence
-                    state = apply(self.state, event)
-                else:
-                    state = await self._record_in_transaction(event, row, retraction)
+                    self.state = apply(self.state, event)  # a full group: start the next
+                    self._advance(event)
+                    built.append((future, event, row))
+                    continue
+                state = await self._record_in_transaction(event, row, retraction)
             except BaseException:
                 await self._reload()
                 raise
             self.state = state
-            self._next_dseq += 1
-            self._last_hlc = event.hlc
-            self._count += 1
-            return event
+            self._advance(event)
+            _settle(future, event)
+        await self._commit_built(built)
+
+    def _advance(self, event: Event) -> None:
+        self._next_dseq += 1
+        self._last_hlc = event.hlc
+        self._count += 1
+
+    async def _commit_built(
+        self, built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]]
+    ) -> None:
+        """Commit events already folded into ``self.state``, in one statement.
+
+        One statement is one transaction: all of them or none. It inserts
+        nothing if another process committed since we loaded (``data_version``
+        moved): the commands must then be validated again against the log as
+        it is now. (Not ``async with``: closing the cursor would be a second
+        round trip to the database thread; it is freed when dropped.)
+        """
+        if not built:
+            return
+        try:
+            values = ", ".join(["(?, ?, ?, ?)"] * len(built))
+            params = [value for _, _, row in built for value in row]
+            cursor = await self._db.execute(
+                "INSERT INTO events (hlc, device, dseq, body) "
+                f"SELECT column1, column2, column3, column4 FROM (VALUES {values}) "
+                "WHERE (SELECT data_version FROM pragma_data_version()) = ?",
+                (*params, self._data_version),
+            )
+            if cursor.rowcount != len(built):
+                raise _StaleSequence
+        except BaseException:
+            await self._reload()
+            raise
+        for future, event, _ in built:
+            _settle(future, event)
 
     async def _record_in_transaction(
         self, event: Event, row: tuple[Any, ...], retraction: Retraction | None
@@ -1030,6 +1124,19 @@ class LocalStore:
         page_count = await self._scalar("PRAGMA page_count")
         page_size = await self._scalar("PRAGMA page_size")
         return int(page_count) * int(page_size)
+
+
+def _settle(
+    future: asyncio.Future[Event], event: Event | None = None, *, error: BaseException | None = None
+) -> None:
+    """Answer a ``record`` caller, unless it gave up (cancelled) meanwhile."""
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert event is not None
+        future.set_result(event)
 
 
 @contextlib.contextmanager
