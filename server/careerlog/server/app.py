@@ -18,6 +18,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from careerlog.server.api import Api
 from careerlog.server.dashboard import dashboard_handlers
 from careerlog.server.devices import current_device, enroll_device, list_devices, revoke_device
 from careerlog.server.fanout import PostgresListener
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> Litestar:
             log.info("node %s stopped", settings.node)
 
     caller = {"caller": Provide(current_device)}
+    api = Api(runtime)
     return Litestar(
         route_handlers=[
             sync_socket,
@@ -84,6 +86,7 @@ def create_app(settings: Settings) -> Litestar:
             ready,
             metrics,
             *dashboard_handlers(),
+            *api.routers(),
         ],
         middleware=[RequestMetrics(runtime.metrics)],
         # Litestar's logging config would replace the root handler (and so the
@@ -95,7 +98,7 @@ def create_app(settings: Settings) -> Litestar:
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             **caller,
         },
-        lifespan=[lifespan, read_models_lifespan(runtime)],
+        lifespan=[lifespan, read_models_lifespan(runtime), api.lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Careerlog sync server", version="1"),
         # For the uvicorn shell (serving.py), which says goodbye to live sockets.

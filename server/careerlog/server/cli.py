@@ -129,6 +129,22 @@ def _parser() -> argparse.ArgumentParser:
     revoke = device.add_parser("revoke", parents=[db], help="revoke a device; closes its socket")
     revoke.add_argument("user")
     revoke.add_argument("device")
+
+    org = commands.add_parser("org", help="manage organisations").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    org_add = org.add_parser("add", parents=[db], help="create an organisation")
+    org_add.add_argument("org", help="an id: lowercase letters, digits, '.', '-', '_'")
+    for role, explain in (
+        ("member", "count a user in the organisation's aggregates"),
+        ("admin", "let a user read the organisation's aggregates"),
+    ):
+        role_parser = org.add_parser(role, help=f"{role}s of an organisation").add_subparsers(
+            dest="role_action", required=True, metavar="ACTION"
+        )
+        role_add = role_parser.add_parser("add", parents=[db], help=explain)
+        role_add.add_argument("org")
+        role_add.add_argument("user")
     return parser
 
 
@@ -215,7 +231,38 @@ async def _admin(args: argparse.Namespace) -> int:
                     raise CliError(f"{args.user!r} has no device {args.device!r}", EXIT_NOT_FOUND)
                 await notify_revocation(store, uid, args.device)
                 print(f"revoked {args.user}/{args.device}", file=sys.stderr)
+            case ("org", _):
+                await _org(args, await user_id(args.user) if args.action != "add" else 0)
     return EXIT_OK
+
+
+async def _org(args: argparse.Namespace, uid: int) -> None:
+    """``org add ORG``, ``org member add ORG USER``, ``org admin add ORG USER``."""
+    from careerlog.server.connection import now_ms
+    from careerlog.server.orgs import OrgExists, UnknownOrg, check_org_id, open_orgs
+    from careerlog.server.store import StoreError
+
+    try:
+        org = check_org_id(args.org)
+    except StoreError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
+    async with await open_orgs(args.db or default_db_url()) as orgs:
+        if args.action == "add":
+            try:
+                await orgs.create_org(org, now_ms())
+            except OrgExists as error:
+                raise CliError(str(error), EXIT_CONFLICT) from None
+            print(f"created organisation {org}", file=sys.stderr)
+            return
+        admin = args.action == "admin"
+        try:
+            added = await orgs.add(org, uid, now_ms(), admin=admin)
+        except UnknownOrg as error:
+            raise CliError(str(error), EXIT_NOT_FOUND) from None
+        role = "an admin" if admin else "a member"
+        if not added:
+            raise CliError(f"{args.user!r} is already {role} of {org}", EXIT_CONFLICT)
+        print(f"{args.user} is now {role} of {org}", file=sys.stderr)
 
 
 def _when(ms: int) -> str:

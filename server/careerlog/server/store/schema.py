@@ -20,6 +20,9 @@ Layout:
   :mod:`careerlog.server.readmodels`), every one keyed by ``user_id`` first,
   and ``events_by_key``: a user's events in canonical order, for re-folding
   after a late event and for time travel.
+- Migration 3 adds organisations (``orgs``, ``org_members``): membership
+  only, keyed by ``org_id`` first, directory-like (reference tables under
+  Citus); :mod:`careerlog.server.orgs` reads and writes them.
 - There are no foreign keys: existence is checked under the per-user lock,
   ``delete_user`` deletes every table explicitly, and an append does not pay a
   key check per event.
@@ -201,6 +204,20 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX rm_grants_by_grantee ON rm_grants (grantee, user_id)",
         "CREATE TABLE rm_member_facts (user_id INTEGER PRIMARY KEY, body BLOB NOT NULL)",
     ),
+    # 3: organisations (membership only; see careerlog.server.orgs). Keyed by
+    # org first; the index by user serves account deletion.
+    (
+        "CREATE TABLE orgs (org_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE org_members (
+            org_id   TEXT    NOT NULL,
+            user_id  INTEGER NOT NULL,
+            member   INTEGER NOT NULL,
+            admin    INTEGER NOT NULL,
+            added_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, user_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX org_members_by_user ON org_members (user_id, org_id)",
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -349,5 +366,18 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # table written in the same transaction as the grant rows.
         "CREATE INDEX rm_grants_by_grantee ON rm_grants (grantee, user_id)",
         "CREATE TABLE rm_member_facts (user_id bigint PRIMARY KEY, body bytea NOT NULL)",
+    ),
+    # 3: organisations, as in SQLite.
+    (
+        "CREATE TABLE orgs (org_id text PRIMARY KEY, created_ms bigint NOT NULL)",
+        """CREATE TABLE org_members (
+            org_id   text    NOT NULL,
+            user_id  bigint  NOT NULL,
+            member   boolean NOT NULL,
+            admin    boolean NOT NULL,
+            added_ms bigint  NOT NULL,
+            PRIMARY KEY (org_id, user_id)
+        )""",
+        "CREATE INDEX org_members_by_user ON org_members (user_id, org_id)",
     ),
 )

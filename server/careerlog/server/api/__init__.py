@@ -1,0 +1,86 @@
+"""The HTTP API over the read models: the person, their coaches, organisations.
+
+``routers(runtime)`` gives the app its ``/v1/me``, ``/v1/coach`` and
+``/v1/orgs`` routers, and ``lifespan(runtime)`` opens what they read besides
+the event store (the organisation tables). Every route is authenticated by a
+device token (the app's ``caller`` dependency) and every error is a 4xx with
+a stable ``code`` (see :mod:`careerlog.server.api.errors` and docs/api.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
+
+from careerlog.server.api.account import ACCOUNT_ROUTES
+from careerlog.server.api.coach import COACH_ROUTES
+from careerlog.server.api.errors import api_error_response
+from careerlog.server.api.me import ME_ROUTES
+from careerlog.server.api.orgs import ORG_ROUTES
+from careerlog.server.orgs import OrgStore, open_orgs
+from careerlog.server.runtime import Runtime
+
+__all__ = ["Api"]
+
+
+class Api:
+    """The API's routers and the resources they hold, for one app."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._orgs: OrgStore | None = None
+
+    @property
+    def orgs(self) -> OrgStore:
+        if self._orgs is None:
+            raise RuntimeError("the organisation store is not open (the app is not running)")
+        return self._orgs
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Litestar) -> AsyncIterator[None]:
+        """Runs after the app's own lifespan opened (and migrated) the store."""
+        self._orgs = await open_orgs(self.runtime.settings.db_url)
+        try:
+            yield
+        finally:
+            await self._orgs.close()
+            self._orgs = None
+
+    def routers(self) -> list[Router]:
+        dependencies: dict[str, Any] = {
+            # Closures, not bound methods: Litestar deep-copies its layers,
+            # and a copied bound method would carry a copy of this object.
+            "models": _provide(lambda: self.runtime.read_models),
+            "orgs": _provide(lambda: self.orgs),
+        }
+        handlers: ExceptionHandlersMap = {HTTPException: api_error_response}
+        return [
+            Router(
+                path="/v1/me",
+                route_handlers=[*ME_ROUTES, *ACCOUNT_ROUTES],
+                dependencies=dependencies,
+                exception_handlers=handlers,
+            ),
+            Router(
+                path="/v1/coach",
+                route_handlers=COACH_ROUTES,
+                dependencies=dependencies,
+                exception_handlers=handlers,
+            ),
+            Router(
+                path="/v1/orgs",
+                route_handlers=ORG_ROUTES,
+                dependencies=dependencies,
+                exception_handlers=handlers,
+            ),
+        ]
+
+
+def _provide(get: Callable[[], Any]) -> Provide:
+    return Provide(get, use_cache=True, sync_to_thread=False)

@@ -1,0 +1,84 @@
+"""The API's errors: a 4xx with a stable ``code`` a program can branch on.
+
+Every error body is Litestar's usual ``{"status_code", "detail", "extra"?}``
+plus ``code``, so a client that only shows ``detail`` keeps working and one
+that reacts to errors reads ``code``. The codes are part of the API: they
+are listed in docs/api.md and never change meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+)
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "api_error_response",
+]
+
+
+class ApiError(HTTPException):
+    """An error with a stable code; subclasses fix the status."""
+
+    def __init__(self, code: str, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail=detail, extra=extra)
+        self.code = code
+
+
+class BadRequest(ApiError):
+    status_code = HTTP_400_BAD_REQUEST
+
+
+class Forbidden(ApiError):
+    status_code = HTTP_403_FORBIDDEN
+
+
+class NotFound(ApiError):
+    status_code = HTTP_404_NOT_FOUND
+
+
+class Conflict(ApiError):
+    status_code = HTTP_409_CONFLICT
+
+
+def _code(exc: HTTPException) -> str:
+    if isinstance(exc, ApiError):
+        return exc.code
+    if isinstance(exc, ValidationException):
+        return "invalid_parameter"
+    if isinstance(exc, NotAuthorizedException):
+        return "unauthorized"
+    if isinstance(exc, PermissionDeniedException):
+        return "forbidden"
+    if exc.status_code == HTTP_404_NOT_FOUND:
+        return "not_found"
+    return "error"
+
+
+def api_error_response(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's error body with the stable ``code`` added."""
+    body: dict[str, Any] = {
+        "status_code": exc.status_code,
+        "code": _code(exc),
+        "detail": exc.detail,
+    }
+    if exc.extra:
+        body["extra"] = exc.extra
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
