@@ -1,0 +1,104 @@
+"""The projector inside the server and from the CLI: woken by pushes, caught up at start,
+quiet on PostgreSQL unless asked, and ``rebuild`` equal to what it projected."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable
+
+from careerlog.server.cli import main
+from careerlog.server.projector import Projector
+from careerlog.server.readmodels import open_read_models
+from careerlog.server.settings import Settings
+from careerlog.server.store import open_store
+from careerlog.shared.protocol import PushResult
+from tests.contract.careers import busy_history, dump, push
+from tests.server.conftest import LiveServer, running
+from tests.server.wire import Peer, activity
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_push_is_projected_at_once(server: LiveServer) -> None:
+    user = await server.user("ada")
+    laptop = await Peer.open(server.ws_url, await server.device(user, "laptop"), "laptop")
+    models = server.runtime.read_models
+    projector = server.runtime.projector
+    assert projector is not None
+
+    await laptop.push([activity("laptop", 1), activity("laptop", 2)])
+    await laptop.expect(PushResult)
+
+    async def projected() -> bool:
+        checkpoint = await models.checkpoint(user)
+        return checkpoint is not None and checkpoint.pos == 2
+
+    started = time.monotonic()
+    # Well inside the 5 s catch-up scan: the hub's wake-up did it.
+    await eventually(projected, timeout_s=2.0)
+    assert time.monotonic() - started < 2.0
+    assert (await models.state(user)).activities == 2
+    assert (await projector.lag()).events_behind == 0
+    await laptop.close()
+
+
+async def test_users_behind_at_start_are_caught_up(settings: Settings) -> None:
+    history = busy_history(50)
+    async with await open_store(settings.db_url) as store:
+        user = await store.create_user("ada")
+        await push(store, user, history.events)
+
+    async with running(settings) as live:
+
+        async def caught_up() -> bool:
+            checkpoint = await live.runtime.read_models.checkpoint(user)
+            return checkpoint is not None and checkpoint.events == len(history.events)
+
+        await eventually(caught_up)
+        projector = live.runtime.projector
+        assert projector is not None
+        await asyncio.wait_for(projector.caught_up.wait(), 5)
+
+
+def test_only_the_embedded_store_projects_in_process_by_default() -> None:
+    assert Settings(db_url="sqlite:///x.db").projects_in_process
+    assert not Settings(db_url="postgresql://db/careerlog").projects_in_process
+    assert Settings(db_url="postgresql://db/careerlog", project_in_process=True).projects_in_process
+    assert not Settings(db_url="sqlite:///x.db", project_in_process=False).projects_in_process
+
+
+async def test_a_server_told_not_to_project_leaves_the_log_alone(settings: Settings) -> None:
+    quiet = dataclasses.replace(settings, project_in_process=False)
+    async with running(quiet) as live:
+        user = await live.user("ada")
+        await push(live.store, user, busy_history(5).events)
+        await asyncio.sleep(0.3)
+
+        assert live.runtime.projector is None
+        assert await live.runtime.read_models.checkpoint(user) is None
+
+
+async def test_rebuild_from_the_cli_gives_the_projected_rows(settings: Settings) -> None:
+    url = settings.db_url
+    history = busy_history(1500)
+    async with await open_store(url) as store, await open_read_models(url) as models:
+        user = await store.create_user("ada")
+        projector = Projector(store, models)
+        for start in range(0, len(history.events), 400):
+            await push(store, user, history.events[start : start + 400])
+            await projector.project_user(user)
+    incremental = await dump(url, user)
+
+    assert await asyncio.to_thread(main, ["rebuild", "--db", url, "--user", "ada"]) == 0
+
+    assert await dump(url, user) == incremental
+    assert await asyncio.to_thread(main, ["rebuild", "--db", url, "--user", "bob"]) == 3
+    assert await asyncio.to_thread(main, ["rebuild", "--db", url]) == 0
+    assert await dump(url, user) == incremental
