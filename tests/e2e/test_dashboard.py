@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,6 +24,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -199,13 +201,33 @@ async def _ada(device: Device) -> dict[str, str]:
         due_on=date(2027, 1, 15),
     )
     await device.on(
-        "2026-06-03", commands.grant_share, grantee="grace", scopes=["progress", "history"]
+        "2026-06-03",
+        commands.pause_goal,
+        goal=markup.goal_id,  # type: ignore[attr-defined]
+        reason_code="life_event",
+        reason="parental leave",
+    )
+    await device.on(
+        "2026-06-04", commands.grant_share, grantee="grace", scopes=["progress", "history"]
     )
     return {
         "principal": goal,
         "talk": talk.goal_id,  # type: ignore[attr-defined]
         "markup": markup.goal_id,  # type: ignore[attr-defined]
     }
+
+
+async def _projected(server: LiveServer, token: str) -> None:
+    """Wait until the server's read models have folded everything the user pushed."""
+    async with httpx.AsyncClient(
+        base_url=server.http_url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+        for _ in range(200):
+            me = (await client.get("/v1/me")).raise_for_status().json()
+            if me["head"] and me["projected_pos"] == me["head"]:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the projector did not catch up: {me}")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -225,6 +247,7 @@ async def career(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Care
         async with Device(root / "ada") as device:
             goals = await _ada(device)
             await device.sync_to(server, person)
+        await _projected(server, await server.device(person, "probe"))
         yield Career(server=server, person=person, coach=coach, outsider=outsider, goals=goals)
 
 
@@ -292,4 +315,190 @@ async def test_a_bad_token_shows_an_error_and_no_data(page: Page, career: Career
     await page.get_by_label("Token").fill("cle_used-or-unknown")
     await page.get_by_role("button", name="Sign in").click()
     await expect(alert).to_contain_text("enrollment token was refused")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_goals_show_progress_and_a_goal_its_path_and_corrections(
+    page: Page, career: Career
+) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.person, "web-goals"))
+    await expect(page.get_by_role("heading", name="Goals", exact=True)).to_be_visible()
+    principal = page.locator(f"[data-goal='{career.goals['principal']}']")
+    await expect(principal.get_by_role("heading")).to_have_text("Become a principal engineer")
+    await expect(principal).to_contain_text("60% done")  # 3 of 5 packet sections
+    bar = principal.get_by_role("progressbar")
+    await expect(bar).to_have_attribute("aria-valuenow", "60")
+    talk = page.locator(f"[data-goal='{career.goals['talk']}']")
+    await expect(talk.locator(".badge")).to_have_text("dropped")
+    # A title full of markup is shown as text and never run.
+    markup = page.locator(f"[data-goal='{career.goals['markup']}']")
+    await expect(markup.get_by_role("heading")).to_have_text(
+        '<img src=x onerror="document.title=1">Write a design doc'
+    )
+    assert await page.locator("main img").count() == 0
+    assert await page.title() != "1"
+
+    await principal.get_by_role("link").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Become a principal engineer")
+    chart = page.get_by_role("img", name=re.compile("expected path and check-ins"))
+    await expect(chart).to_be_visible()
+    await expect(chart.locator(".series-expected")).to_have_count(1)
+    await expect(chart.locator(".series-actual-marks rect")).to_have_count(3)
+    corrections = page.locator("ol.corrections > li")
+    await expect(corrections).to_have_count(2)
+    revised = page.locator("li.correction.revised")
+    await expect(revised).to_contain_text(
+        "title: “Become a staff engineer” → “Become a principal engineer”"
+    )
+    await expect(revised).to_contain_text("Reason: priorities changed")
+    await expect(revised.locator(".reason-text")).to_have_text(
+        "the platform rewrite needs a principal"
+    )
+    rescheduled = page.locator("li.correction.rescheduled")
+    await expect(rescheduled).to_contain_text("Due 1 Mar 2027 → 1 Jun 2027 (slipped 92 days)")
+    await expect(rescheduled).to_contain_text("the reorg froze promotions")
+
+    await page.goto(f"{career.url}#/goals/{career.goals['talk']}")
+    dropped = page.locator("li.correction.dropped")
+    await expect(dropped).to_contain_text("Reason: no longer relevant")
+    await expect(dropped).to_contain_text("the conference was cancelled")
+    await page.goto(f"{career.url}#/goals/{career.goals['markup']}")
+    paused = page.locator("li.correction.paused")
+    await expect(paused).to_contain_text("Reason: life event — parental leave")
+    await expect(page.locator(".badge").first).to_have_text("paused")
+
+
+async def test_the_timeline_replays_the_plan_as_it_stood_on_a_date(
+    page: Page, career: Career
+) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.person, "web-timeline"))
+    await page.get_by_role("link", name="Timeline").click()
+    date_control = page.get_by_label("Replay date")
+    goals = page.locator("[data-goal]")
+
+    # April: the goal has its first title and due date; the later goals do not exist yet.
+    await date_control.fill("2026-04-01")
+    await expect(page.locator("#replay-heading")).to_have_text("The plan as it stood on 1 Apr 2026")
+    await expect(goals).to_have_count(1)
+    await expect(goals.get_by_role("heading")).to_have_text("Become a staff engineer")
+    await expect(goals).to_contain_text("due 1 Mar 2027")
+    assert "at=2026-04-01" in page.url
+
+    # Late May: revised, rescheduled, the talk set and then dropped.
+    await date_control.fill("2026-05-20")
+    await expect(page.locator("#replay-heading")).to_have_text(
+        "The plan as it stood on 20 May 2026"
+    )
+    await expect(goals).to_have_count(2)
+    principal = page.locator(f"[data-goal='{career.goals['principal']}']")
+    await expect(principal.get_by_role("heading")).to_have_text("Become a principal engineer")
+    await expect(principal).to_contain_text("due 1 Jun 2027")
+    await expect(page.locator(f"[data-goal='{career.goals['talk']}'] .badge")).to_have_text(
+        "dropped"
+    )
+
+    # The talk given in March was only logged in May: as recorded on 25 March
+    # it is not there; what had happened by 25 March includes it.
+    await date_control.fill("2026-03-25")
+    entries = page.locator("ol.entries")
+    await expect(entries).to_contain_text("Mentored a new hire")
+    await expect(entries).not_to_contain_text("brown-bag")
+    await page.get_by_label("What had happened by that date").check()
+    await expect(page.locator("#replay-heading")).to_have_text("What had happened by 25 Mar 2026")
+    await expect(entries).to_contain_text("Gave a brown-bag talk on sagas")
+    assert "mode=occurred_by" in page.url
+    # Only the results were redrawn (the control kept focus); back steps to the last replay.
+    await date_control.fill("2026-03-26")
+    await expect(page.locator("#replay-heading")).to_have_text("What had happened by 26 Mar 2026")
+    await expect(date_control).to_be_focused()
+    await page.go_back()
+    await expect(page.locator("#replay-heading")).to_have_text("What had happened by 25 Mar 2026")
+
+
+async def test_analytics_charts_for_a_period(page: Page, career: Career) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.person, "web-analytics"))
+    await page.get_by_role("link", name="Analytics").click()
+    await page.get_by_label("From").fill("2026-03-01")
+    await page.get_by_label("To (included)").fill("2026-06-30")
+    await page.get_by_role("button", name="Show").click()
+    await expect(page.get_by_text("From 1 Mar 2026 to 30 Jun 2026.")).to_be_visible()
+    stats = page.locator("dl.stats")
+    await expect(stats.locator("div", has_text="Goals set")).to_contain_text("3")
+    await expect(stats.locator("div", has_text="Goals dropped")).to_contain_text("1")
+    weekly = page.get_by_role("img", name=re.compile("Actions per week"))
+    await expect(weekly).to_be_visible()
+    assert await weekly.locator(".bar rect").count() >= 17  # March to June, week by week
+    await expect(page.get_by_role("img", name=re.compile("Goals set, achieved"))).to_be_visible()
+    reasons = page.locator(".hbars li")
+    await expect(reasons).to_have_count(4)
+    await expect(page.locator(".hbars")).to_contain_text("priorities changed")
+    await expect(page.locator(".hbars")).to_contain_text("no longer relevant")
+    await expect(page.locator(".hbars")).to_contain_text("life event")
+
+
+async def test_a_coach_sees_only_the_granted_scopes(page: Page, career: Career) -> None:
+    from playwright.async_api import expect
+
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    await sign_in(page, career, await career.server.device(career.coach, "web-coach"))
+    await page.get_by_role("link", name="Coaching").click()
+    person = page.locator("li.person")
+    await expect(person).to_have_count(1)
+    await expect(person.get_by_role("heading")).to_have_text("ada")
+    await expect(person.locator("[data-scope]")).to_have_text(
+        ["goals and progress", "course-corrections"]
+    )
+    await person.get_by_role("link", name="ada").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("ada")
+    await expect(page.get_by_role("heading", name="Goals")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Become a principal engineer")).to_have_count(
+        2  # the goal's card and its history
+    )
+    await expect(page.locator("li.correction.revised").first).to_contain_text(
+        "Reason: priorities changed"
+    )
+    # Not shared: the timeline, and without "journal", the person's own words.
+    await expect(page.get_by_role("heading", name="Timeline")).to_have_count(0)
+    await expect(page.locator("main")).not_to_contain_text("the platform rewrite")
+    await expect(page.locator("main")).not_to_contain_text("brown-bag")
+    # One goal as the coach sees it: the chart, the correction without its reason text.
+    await page.get_by_role("link", name="Become a principal engineer").click()
+    await expect(page.get_by_role("img", name=re.compile("expected path"))).to_be_visible()
+    await expect(page.locator("li.correction.rescheduled")).to_contain_text(
+        "Reason: external blocker"
+    )
+    await expect(page.locator("main")).not_to_contain_text("the reorg froze promotions")
+    # The page never even asked for what was not shared.
+    for url in (u for u in asked if "/v1/" in u):
+        assert not re.search(r"/(timeline|replay|journal|insights|skills)\b", url), url
+    assert any("/v1/coach/people/ada/history" in url for url in asked)
+
+
+async def test_someone_without_a_grant_sees_nobody(page: Page, career: Career) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.outsider, "web-outsider"))
+    await page.get_by_role("link", name="Coaching").click()
+    await expect(page.get_by_text("Nobody shares with you yet.")).to_be_visible()
+    await page.goto(f"{career.url}#/coach/ada")
+    await expect(page.get_by_role("alert")).to_contain_text("nobody named 'ada'")
+    await expect(page.locator("main")).not_to_contain_text("principal")
+
+
+async def test_a_token_revoked_mid_session_returns_to_sign_in(page: Page, career: Career) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.person, "web-revoked"))
+    await expect(page.locator("[data-goal]").first).to_be_visible()
+    assert await career.server.store.revoke_device(career.person, "web-revoked", 1)
+    await page.get_by_role("link", name="Analytics").click()
+    await expect(page.get_by_role("heading", name="Sign in to Careerlog")).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text("This token is not valid")
     assert await page.evaluate("sessionStorage.length") == 0
