@@ -417,3 +417,43 @@ async def test_a_cancelled_record_does_not_strand_its_group(store: LocalStore) -
     # The next record continues the sequence, whatever happened to the cancelled one.
     after = await store.record(partial(commands.log_activity, text="d"))
     assert after.dseq == len(events) + 1
+
+
+async def test_pulled_events_commit_with_the_cursor_and_snapshots_in_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "SNAPSHOT_EVERY", 10)
+    async with await LocalStore.open(tmp_path / "other", clock=StepClock(seed="o")) as other:
+        for n in range(25):
+            await other.record(partial(commands.log_activity, text=f"remote {n}"))
+        remote = await other.events()
+    bodies = [encode_event(e) for e in remote]
+    home = tmp_path / "home"
+    async with (
+        await LocalStore.open(home, clock=StepClock(seed="h")) as store,
+        await LocalStore.open(home, clock=StepClock(seed="x")) as rival,
+    ):
+        await store.record(partial(commands.log_activity, text="mine"))
+        added = await store.ingest_remote(
+            remote[:12], list(range(1, 13)), meta={"sync_cursor": "12"}, bodies=bodies[:12]
+        )
+        assert (added.added, added.duplicates) == (12, 0)
+        # Another process writes in between: the next pull reloads first, and
+        # its fold (and snapshots) include that event.
+        await rival.record(partial(commands.log_activity, text="from another process"))
+        again = await store.ingest_remote(remote, list(range(1, 26)), meta={"sync_cursor": "25"})
+        assert (again.added, again.duplicates) == (13, 12)
+        assert await store.get_meta("sync_cursor") == "25"
+        assert store.count == 27
+        state = encode_state(store.state)
+        assert state == encode_state(fold(await store.events()))
+    async with await LocalStore.open(home, clock=StepClock(seed="h")) as reopened:
+        assert encode_state(reopened.state) == state
+        assert [e.id for e in await reopened.events() if e.device == remote[0].device] == [
+            e.id for e in remote
+        ]
+        with sqlite3.connect(home / "careerlog.db") as db:
+            (snapshots,) = db.execute("SELECT count(*) FROM snapshots").fetchone()
+            stored = {row[0] for row in db.execute("SELECT body FROM events")}
+        assert snapshots >= 1  # written on the way, with the events that reached them
+        assert set(bodies) <= stored  # the bytes as pulled, stored as they are

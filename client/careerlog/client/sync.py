@@ -385,11 +385,12 @@ class SyncEngine:
             raise _Reconnect("the connection dropped") from None
 
     async def _store_remote(self, session: ClientSession, page: Sequence[Item], head: int) -> None:
-        events = [decode_event(bytes(item.event)) for item in page]
+        bodies = [bytes(item.event) for item in page]
+        events = [decode_event(body) for body in bodies]
         cursor = page[-1].pos
         # The cursor commits with the events: a crash cannot separate them.
         result = await self.store.ingest_remote(
-            events, [item.pos for item in page], meta={CURSOR_META: str(cursor)}
+            events, [item.pos for item in page], meta={CURSOR_META: str(cursor)}, bodies=bodies
         )
         self.report.pulled += result.added
         self.report.cursor = cursor
