@@ -32,14 +32,16 @@ from careerlog.client import commands
 from careerlog.client.enrollment import SERVER_META, enroll, write_token
 from careerlog.client.store import LocalStore
 from careerlog.client.sync import SyncEngine
+from careerlog.server.orgs import open_orgs
 from careerlog.server.settings import Settings
 from careerlog.shared.events import Envelope, Event
 from careerlog.shared.projections import CareerState
+from careerlog.shared.projections.analytics import MIN_GROUP
 from tests.client.conftest import StepClock
 from tests.server.conftest import LiveServer, running
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, ConsoleMessage, Page
+    from playwright.async_api import Browser, ConsoleMessage, Locator, Page
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -230,6 +232,36 @@ async def _projected(server: LiveServer, token: str) -> None:
     raise AssertionError(f"the projector did not catch up: {me}")
 
 
+async def _organisation(server: LiveServer, root: Path, members: list[int], admin: int) -> None:
+    """Organisation "acme": the given members and four colleagues who each changed a
+    plan for the same reason, so that one reason's group reaches five and is shown."""
+    everyone = list(members)
+    for n in range(MIN_GROUP - len(members)):
+        colleague = await server.user(f"colleague-{n}")
+        async with Device(root / f"colleague-{n}") as device:
+            goal = await device.on(
+                "2026-05-01", commands.set_goal, title="Lead a team", due_on=date(2027, 5, 1)
+            )
+            await device.on(
+                "2026-05-02",
+                commands.revise_goal,
+                goal=goal.goal_id,  # type: ignore[attr-defined]
+                changes={"title": "Lead a platform team"},
+                reason_code="priorities_changed",
+            )
+            await device.sync_to(server, colleague)
+        await _projected(server, await server.device(colleague, "probe"))
+        everyone.append(colleague)
+    orgs = await open_orgs(server.settings.db_url)
+    try:
+        await orgs.create_org("acme", 1)
+        for user in everyone:
+            await orgs.add("acme", user, 1, admin=False)
+        await orgs.add("acme", admin, 1, admin=True)
+    finally:
+        await orgs.close()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def career(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Career]:
     root = tmp_path_factory.mktemp("dashboard")
@@ -248,6 +280,7 @@ async def career(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Care
             goals = await _ada(device)
             await device.sync_to(server, person)
         await _projected(server, await server.device(person, "probe"))
+        await _organisation(server, root, [person], admin=coach)
         yield Career(server=server, person=person, coach=coach, outsider=outsider, goals=goals)
 
 
@@ -490,6 +523,8 @@ async def test_someone_without_a_grant_sees_nobody(page: Page, career: Career) -
     await page.goto(f"{career.url}#/coach/ada")
     await expect(page.get_by_role("alert")).to_contain_text("nobody named 'ada'")
     await expect(page.locator("main")).not_to_contain_text("principal")
+    await page.goto(f"{career.url}#/orgs/acme")
+    await expect(page.get_by_role("alert")).to_contain_text("only admins of 'acme'")
 
 
 async def test_a_token_revoked_mid_session_returns_to_sign_in(page: Page, career: Career) -> None:
@@ -502,3 +537,27 @@ async def test_a_token_revoked_mid_session_returns_to_sign_in(page: Page, career
     await expect(page.get_by_role("heading", name="Sign in to Careerlog")).to_be_visible()
     await expect(page.get_by_role("status")).to_contain_text("This token is not valid")
     assert await page.evaluate("sessionStorage.length") == 0
+
+
+async def test_an_organisation_admin_sees_aggregates_of_five_or_more(
+    page: Page, career: Career
+) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.coach, "web-org"))
+    await page.get_by_role("link", name="Analytics").click()
+    await page.get_by_role("link", name="acme: aggregates").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Organisation acme")
+    stats = page.locator("dl.org-stats")
+
+    def figure(term: str) -> Locator:
+        return stats.locator("div", has=page.locator("dt", has_text=re.compile(f"^{term}$")))
+
+    await expect(figure("People").locator("dd")).to_have_text("5")
+    await expect(figure("With a current plan").locator("dd")).to_have_text("100%")
+    # Nobody set a review cadence: a group of none, hidden like any under five.
+    await expect(figure("Reviewing on cadence").locator("dd")).to_have_text("hidden")
+    # Five people gave "priorities changed"; every other reason had fewer and is hidden.
+    await expect(page.locator(".hbars li")).to_have_text([re.compile("priorities changed.*5")])
+    await expect(page.locator("main")).to_contain_text("hidden: given by fewer than 5 people")
+    await expect(page.locator("main")).not_to_contain_text("external blocker")

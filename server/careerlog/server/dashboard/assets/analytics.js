@@ -5,6 +5,7 @@
 import { get } from "./api.js";
 import { barChart, hbarList } from "./charts.js";
 import { formatDay, h, humanize } from "./dom.js";
+import { orgLinks } from "./orgs.js";
 
 const DAY_MS = 86_400_000;
 
@@ -89,11 +90,12 @@ export async function analyticsView(query) {
   const now = new Date();
   const to = validDay(params.get("to")) ? params.get("to") : isoDay(now);
   const from = validDay(params.get("from")) ? params.get("from") : isoDay(new Date(now.getTime() - 364 * DAY_MS));
-  const data = await get("/v1/me/analytics", { from, to });
+  const [data, orgs] = await Promise.all([get("/v1/me/analytics", { from, to }), orgLinks()]);
   return [
     h("h1", null, "Analytics"),
     periodForm(from, to),
     h("p", { class: "muted" }, `From ${formatDay(data.start)} to ${formatDay(data.end)}.`),
     analyticsBody(data),
+    orgs,
   ];
 }

@@ -10,6 +10,7 @@ import { errorBox, h, replace } from "./dom.js";
 import { analyticsView } from "./analytics.js";
 import { coachView, personGoalView, personView } from "./coach.js";
 import { goalView, goalsView } from "./goals.js";
+import { orgView } from "./orgs.js";
 import { timelineView } from "./timeline.js";
 
 const main = document.getElementById("main");
@@ -28,6 +29,7 @@ const ROUTES = [
   [/^#\/goals$/, goalsView],
   [/^#\/timeline$/, timelineView],
   [/^#\/analytics$/, analyticsView],
+  [/^#\/orgs\/([^/]+)$/, orgView],
   [/^#\/coach\/([^/]+)\/goals\/([\w-]+)$/, personGoalView],
   [/^#\/coach\/([^/]+)$/, personView],
   [/^#\/coach$/, coachView],
