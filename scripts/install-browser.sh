@@ -12,8 +12,12 @@ fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "== installing Debian's chromium for the dashboard's browser tests"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    if apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
+        exit 0
+    fi
+    # Not fatal here: the rest of the suite still runs, and the browser tests
+    # then fail (CI=true) or skip (locally) naming what is missing.
+    echo "warning: could not install chromium with apt-get" >&2
     exit 0
 fi
 echo "note: $BROWSER is missing; the dashboard's browser tests need it." >&2
