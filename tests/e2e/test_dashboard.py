@@ -410,6 +410,9 @@ async def test_the_timeline_replays_the_plan_as_it_stood_on_a_date(
 
     await sign_in(page, career, await career.server.device(career.person, "web-timeline"))
     await page.get_by_role("link", name="Timeline").click()
+    await expect(page.get_by_role("link", name="Timeline")).to_have_attribute(
+        "aria-current", "page"
+    )
     date_control = page.get_by_label("Replay date")
     goals = page.locator("[data-goal]")
 

@@ -1,8 +1,8 @@
 // The dashboard's shell: sign-in, the layout, navigation and the router.
 //
 // Views are chosen by the URL fragment (#/goals, #/goals/ID, #/timeline,
-// #/analytics, #/coach, #/coach/USER), so the back button and bookmarks work
-// and the server serves one page. Each view is an async function that fills
+// #/analytics, #/orgs/ORG, #/coach, #/coach/USER, #/coach/USER/goals/ID), so
+// the back button and bookmarks work and the server serves one page. Each view is an async function that fills
 // the main region; a failed request shows its message there, in words.
 
 import { ApiError, session, signIn, signOut } from "./api.js";
@@ -37,12 +37,18 @@ const ROUTES = [
 
 let renderCount = 0;
 
+// The navigation entry a fragment belongs to (an organisation is under Analytics).
+function section(hash) {
+  const top = hash.split(/[/?]/, 2).join("/");
+  return top === "#/orgs" ? "#/analytics" : top;
+}
+
 function header(current, who) {
   const links = NAV.map(([href, label]) =>
     h(
       "li",
       null,
-      h("a", { href, "aria-current": current.startsWith(href) ? "page" : null }, label),
+      h("a", { href, "aria-current": section(current) === href ? "page" : null }, label),
     ),
   );
   return h(
@@ -147,8 +153,8 @@ async function render({ focus = false } = {}) {
     return;
   }
   const [pattern, view] = route;
-  const args = path.match(pattern).slice(1).map(decodeURIComponent);
   try {
+    const args = path.match(pattern).slice(1).map(decodeURIComponent);
     const content = await view(...args, query || "");
     if (ticket !== renderCount) return; // a newer navigation won
     replace(region, content);
