@@ -564,3 +564,18 @@ async def test_an_organisation_admin_sees_aggregates_of_five_or_more(
     await expect(page.locator(".hbars li")).to_have_text([re.compile("priorities changed.*5")])
     await expect(page.locator("main")).to_contain_text("hidden: given by fewer than 5 people")
     await expect(page.locator("main")).not_to_contain_text("external blocker")
+
+
+async def test_the_layout_fits_a_phone(page: Page, career: Career) -> None:
+    from playwright.async_api import expect
+
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await sign_in(page, career, await career.server.device(career.person, "web-phone"))
+    for view in ("#/goals", f"#/goals/{career.goals['principal']}", "#/timeline", "#/analytics"):
+        await page.goto(f"{career.url}{view}")
+        await expect(page.locator(".view[aria-busy]")).to_have_count(0)
+        await expect(page.get_by_role("heading", level=1)).to_be_visible()
+        overflow = await page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{view} is {overflow}px wider than a phone"
