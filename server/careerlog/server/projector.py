@@ -33,6 +33,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from uuid import UUID
 
 from careerlog.server.readmodels.base import Checkpoint
 from careerlog.server.readmodels.folding import Folded, fold_run, key_of
@@ -45,7 +46,7 @@ from careerlog.server.readmodels.rows import (
     grant_rows,
 )
 from careerlog.server.readmodels.writer import ProjectionLag, ReadModelStore
-from careerlog.server.store import EventStore
+from careerlog.server.store import EventStore, Stored
 from careerlog.shared.codec import decode_event
 from careerlog.shared.events import EntryRetracted, Event
 from careerlog.shared.projections import CareerState, decode_state, encode_state, new_state
@@ -201,28 +202,48 @@ class Projector:
                     self._again.discard(user_id)
                     self.wake(user_id)
 
-    async def drain(self) -> None:
-        """Project every user that is behind, until none is (one-shot, for tests and tools)."""
+    async def drain(self, concurrency: int = 1) -> None:
+        """Project every user that is behind, until none is (one-shot, for tests and tools).
+
+        ``concurrency`` users at a time: on PostgreSQL one user's round trips
+        overlap another's folding.
+        """
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(user_id: int) -> None:
+            async with gate:
+                await self.project_user(user_id)
+
         while behind := await self.read_models.behind():
-            for user in behind:
-                await self.project_user(user.user_id)
+            await asyncio.gather(*(one(user.user_id) for user in behind))
 
     # -- one user ---------------------------------------------------------
 
     async def project_user(self, user_id: int) -> int:
         """Fold the user's new events, page by page, until caught up; return how many."""
         folded = 0
-        while True:
-            if not self._leads(user_id):
-                return folded
-            done = await self._step(user_id)
-            if done is None:  # lost a race: go again from the new checkpoint
-                continue
-            if done == 0:
-                return folded
-            folded += done
+        ahead: asyncio.Task[list[Stored]] | None = None
+        try:
+            while True:
+                if not self._leads(user_id):
+                    return folded
+                done, ahead = await self._step(user_id, ahead)
+                if done is None:  # lost a race: go again from the new checkpoint
+                    continue
+                if done == 0:
+                    return folded
+                folded += done
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(BaseException):
+                    await ahead
 
-    async def _step(self, user_id: int) -> int | None:
+    async def _step(
+        self, user_id: int, ahead: asyncio.Task[list[Stored]] | None
+    ) -> tuple[int | None, asyncio.Task[list[Stored]] | None]:
+        """One page: fold and write it. Returns the events folded (None: lost a
+        race) and the read of the next page, started before this one is folded."""
         cached = self._cache.pop(user_id, None)
         if cached is None:
             loaded = await self.read_models.load(user_id)
@@ -235,11 +256,22 @@ class Projector:
                 cached = _Cached(cp.pos, cp.key, state, loaded.snap_since, loaded.snap_bytes)
         # A checkpoint is only ever written with events, so pos 0 means none yet.
         expected = cached.pos or None
-        stored = await self.store.read(user_id, cached.pos, PAGE)
+        if ahead is not None:
+            stored = await ahead
+            if stored and stored[0].pos != cached.pos + 1:  # read for another checkpoint
+                stored = await self.store.read(user_id, cached.pos, PAGE)
+        else:
+            stored = await self.store.read(user_id, cached.pos, PAGE)
         if not stored:
             self._remember(user_id, cached)
-            return 0
+            return 0, None
         max_pos = stored[-1].pos
+        # A full page: the next one is probably there too; read it while folding.
+        ahead = (
+            asyncio.create_task(self.store.read(user_id, max_pos, PAGE))
+            if len(stored) == PAGE
+            else None
+        )
         with _collector_paused():
             events = sorted((decode_event(s.body) for s in stored), key=key_of)
         targets = await self._outside_targets(user_id, events)
@@ -262,9 +294,9 @@ class Projector:
         outcome = await self.read_models.write(update)
         if outcome == "conflict":
             self.stats.conflicts += 1
-            return None
+            return None, ahead
         if outcome == "gone":
-            return 0
+            return 0, ahead
         if replace_after is None:
             self.stats.applied += len(events)
         else:
@@ -274,27 +306,28 @@ class Projector:
         self._remember(
             user_id, _Cached(max_pos, state.last_key, state, result.snap_since, result.snap_bytes)
         )
-        return len(events)
+        return len(events), ahead
 
-    async def _outside_targets(self, user_id: int, events: list[Event]) -> dict[str, Key]:
+    async def _outside_targets(self, user_id: int, events: list[Event]) -> dict[UUID, Key]:
         """Keys of the already-folded events that new retractions take back."""
         ids = {e.id for e in events}
-        wanted = [
-            str(e.target) for e in events if type(e) is EntryRetracted and e.target not in ids
-        ]
-        return await self.read_models.event_keys(user_id, wanted) if wanted else {}
+        wanted = [e.target for e in events if type(e) is EntryRetracted and e.target not in ids]
+        if not wanted:
+            return {}
+        found = await self.read_models.event_keys(user_id, [str(t) for t in wanted])
+        return {UUID(text): key for text, key in found.items()}
 
     async def _refold(
         self,
         user_id: int,
         earliest: Key,
         events: list[Event],
-        targets: dict[str, Key],
+        targets: dict[UUID, Key],
         max_pos: int,
     ) -> tuple[Key, Folded]:
         """Re-fold from the newest usable snapshot before ``earliest``."""
         pending = [
-            RetractionRow(key_of(e), targets.get(str(e.target)))
+            RetractionRow(key_of(e), targets.get(e.target))
             for e in events
             if type(e) is EntryRetracted
         ]

@@ -40,7 +40,7 @@ def test_the_state_is_the_fold_of_the_log() -> None:
     folded = fold_run(new_state(), list(h.events), snap_since=0, snap_bytes=0)
 
     assert encode_state(folded.state) == encode_state(h.state())
-    assert [r.event_id for r in folded.timeline] == [str(e.id) for e in h.events]
+    assert [r.event_id for r in folded.timeline] == [e.id.bytes for e in h.events]
     assert [r.retracted for r in folded.timeline].count(True) == 1
 
 
@@ -91,8 +91,8 @@ def test_a_retraction_of_a_retraction_gives_the_target_back() -> None:
     assert folded.retractions[0] == RetractionRow(key_of(first), key_of(events[0]))
     # The timeline shows what stands: the goal is not retracted, the first retraction is.
     flags = {r.event_id: r.retracted for r in folded.timeline}
-    assert flags[str(events[0].id)] is False
-    assert flags[str(first.id)] is True
+    assert flags[events[0].id.bytes] is False
+    assert flags[first.id.bytes] is True
 
 
 def test_a_retraction_of_an_unknown_event_is_kept_without_a_target() -> None:

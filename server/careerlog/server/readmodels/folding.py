@@ -25,6 +25,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from uuid import UUID
 
 from careerlog.server.readmodels.rows import (
     Key,
@@ -36,7 +37,7 @@ from careerlog.server.readmodels.rows import (
 )
 from careerlog.shared.events import EntryRetracted, Event
 from careerlog.shared.projections import CareerState, apply, decode_state, encode_state, fold
-from careerlog.shared.projections.timeline import timeline_entry
+from careerlog.shared.projections.timeline import summarize
 
 __all__ = ["Folded", "fold_run", "key_of"]
 
@@ -62,7 +63,7 @@ def fold_run(
     *,
     snap_since: int,
     snap_bytes: int,
-    targets: Mapping[str, Key] | None = None,
+    targets: Mapping[UUID, Key] | None = None,
 ) -> Folded:
     """Fold ``run`` (canonical order, all after ``state``) onto ``state``, which it takes over.
 
@@ -78,26 +79,27 @@ def fold_run(
     marks: list[tuple[int, bytes]] = []
     #: (index of a retraction, index of its target) inside this run.
     reaches: list[tuple[int, int]] = []
-    entries: list[tuple[Key, str, str, int, str | None, str]] = []
+    entries: list[tuple[Key, bytes, str, int, str | None, str]] = []
     snapshots: list[SnapshotRow] = []
     retractions: list[RetractionRow] = []
     interval = snapshot_interval(snap_bytes)
     for i, event in enumerate(run):
         key = (event.hlc, event.device, event.dseq)
-        entry = timeline_entry(event, state)
+        # Named from the state just before the event, as it stood then.
+        summary, record_id = summarize(event, state)
         entries.append(
             (
                 key,
-                entry.event_id,
-                entry.type,
+                event.id.bytes,
+                type(event).__name__,
                 micros(event.occurred_at),
-                entry.record_id,
-                entry.summary,
+                record_id,
+                summary,
             )
         )
         if type(event) is EntryRetracted:
             j = index.get(event.target)
-            target = key_of(run[j]) if j is not None else targets.get(str(event.target))
+            target = key_of(run[j]) if j is not None else targets.get(event.target)
             retractions.append(RetractionRow(key, target))
             if j is not None and j < i:
                 reaches.append((i, j))
@@ -115,7 +117,7 @@ def fold_run(
                 marks.append((i, raw))
             snap_since, snap_bytes = 0, len(body)
             interval = snapshot_interval(snap_bytes)
-    retracted = state.retracted
+    retracted = {UUID(target).bytes for target in state.retracted}
     timeline = [
         TimelineRow(key, event_id, kind, occurred, record_id, summary, event_id in retracted)
         for key, event_id, kind, occurred, record_id, summary in entries

@@ -36,7 +36,7 @@ from careerlog.server.readmodels.rows import (
     recorded_limit,
     usable,
 )
-from careerlog.server.readmodels.sqlite import ID_WINDOW_MS
+from careerlog.server.readmodels.sqlite import ID_WINDOW_MS, _uuid
 from careerlog.server.readmodels.writer import Behind, ProjectionLag, ReadModelStore, WriteOutcome
 from careerlog.server.store.schema import READ_MODEL_TABLES
 from careerlog.shared.codec import decode_event
@@ -55,7 +55,7 @@ SERVER_SETTINGS = {
 _INSERT_TIMELINE = """
 INSERT INTO rm_timeline (user_id, hlc, device, dseq, event_id, type, occurred_us, record_id,
                          summary, retracted)
-SELECT $1, t.* FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+SELECT $1, t.* FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::text[],
                            $7::bigint[], $8::text[], $9::text[], $10::boolean[]) AS t
 """
 
@@ -276,31 +276,29 @@ class PostgresReadModels(ReadModelStore):
 
     async def event_keys(self, user_id: int, event_ids: list[str]) -> dict[str, Key]:
         found: dict[str, Key] = {}
-        for event_id in event_ids:
-            row = None
-            try:
-                ms = int(event_id.replace("-", "")[:12], 16)
-            except ValueError:
-                ms = None
-            if ms is not None:
-                # Near the time in its UUIDv7 first (the HLC is read from the same clock).
-                row = await self._pool.fetchrow(
-                    "SELECT hlc, device, dseq FROM rm_timeline WHERE user_id = $1"
-                    " AND event_id = $2 AND hlc BETWEEN $3 AND $4 LIMIT 1",
-                    user_id,
-                    event_id,
-                    pack(ms),
-                    pack(ms + ID_WINDOW_MS),
-                )
+        for text in event_ids:
+            event_id = _uuid(text)
+            if event_id is None:
+                continue
+            ms = event_id.int >> 80
+            # Near the time in its UUIDv7 first (the HLC is read from the same clock).
+            row = await self._pool.fetchrow(
+                "SELECT hlc, device, dseq FROM rm_timeline WHERE user_id = $1"
+                " AND event_id = $2 AND hlc BETWEEN $3 AND $4 LIMIT 1",
+                user_id,
+                event_id.bytes,
+                pack(ms),
+                pack(ms + ID_WINDOW_MS),
+            )
             if row is None:
                 row = await self._pool.fetchrow(
                     "SELECT hlc, device, dseq FROM rm_timeline"
                     " WHERE user_id = $1 AND event_id = $2 LIMIT 1",
                     user_id,
-                    event_id,
+                    event_id.bytes,
                 )
             if row is not None:
-                found[event_id] = (row[0], row[1], row[2])
+                found[text] = (row[0], row[1], row[2])
         return found
 
     async def behind(

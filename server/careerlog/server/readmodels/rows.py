@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 from careerlog.server.readmodels.base import Checkpoint
 from careerlog.shared import hlc as hlc_clock
@@ -101,7 +102,8 @@ def recorded_limit(at: datetime) -> int:
 @dataclass(frozen=True, slots=True)
 class TimelineRow:
     key: Key
-    event_id: str
+    #: The event's id, as its 16 bytes (a third of the text form's size).
+    event_id: bytes
     type: str
     occurred_us: int
     record_id: str | None
@@ -111,7 +113,7 @@ class TimelineRow:
 
 def entry_from_row(row: TimelineRow) -> TimelineEntry:
     return TimelineEntry(
-        event_id=row.event_id,
+        event_id=str(UUID(bytes=row.event_id)),
         type=row.type,
         occurred_at=from_micros(row.occurred_us),
         recorded_at=datetime.fromtimestamp(hlc_clock.wall_ms(row.key[0]) / 1000, tz=UTC),

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from uuid import UUID
 
 import aiosqlite
 
@@ -290,17 +291,20 @@ class SqliteReadModels(ReadModelStore):
     async def event_keys(self, user_id: int, event_ids: list[str]) -> dict[str, Key]:
         found: dict[str, Key] = {}
         async with self._reading() as db:
-            for event_id in event_ids:
+            for text in event_ids:
+                event_id = _uuid(text)
+                if event_id is None:
+                    continue
                 for where, params in _id_searches(event_id):
                     rows = list(
                         await db.execute_fetchall(
                             "SELECT hlc, device, dseq FROM rm_timeline"
                             f" WHERE user_id = ? AND event_id = ?{where} LIMIT 1",
-                            (user_id, event_id, *params),
+                            (user_id, event_id.bytes, *params),
                         )
                     )
                     if rows:
-                        found[event_id] = (rows[0][0], rows[0][1], rows[0][2])
+                        found[text] = (rows[0][0], rows[0][1], rows[0][2])
                         break
         return found
 
@@ -366,6 +370,8 @@ class SqliteReadModels(ReadModelStore):
             connection = sqlite3.connect(self.path, isolation_level=None)
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA synchronous=NORMAL")
+            # Timeline rows go into one big B-tree: keep its inner pages cached.
+            connection.execute("PRAGMA cache_size=-65536")
             self._writer = connection
         return self._writer
 
@@ -422,12 +428,16 @@ def _retraction_row(row: Any) -> RetractionRow:
     return RetractionRow((row[0], row[1], row[2]), target)
 
 
-def _id_searches(event_id: str) -> list[tuple[str, tuple[int, ...]]]:
-    """Where to look for an event by id: near the time in its UUIDv7 first, then anywhere."""
+def _uuid(text: str) -> UUID | None:
     try:
-        ms = int(event_id.replace("-", "")[:12], 16)
+        return UUID(text)
     except ValueError:
-        return [("", ())]
+        return None
+
+
+def _id_searches(event_id: UUID) -> list[tuple[str, tuple[int, ...]]]:
+    """Where to look for an event by id: near the time in its UUIDv7 first, then anywhere."""
+    ms = event_id.int >> 80
     return [(" AND hlc BETWEEN ? AND ?", (pack(ms), pack(ms + ID_WINDOW_MS))), ("", ())]
 
 

@@ -105,7 +105,10 @@ class ReadModelStore(ReadModels):
 
     @abc.abstractmethod
     async def event_keys(self, user_id: int, event_ids: list[str]) -> dict[str, Key]:
-        """Canonical keys of the given events among those already folded (by id)."""
+        """Canonical keys of the given events (ids as text) among those already folded.
+
+        Ids that are unknown or not UUIDs are absent from the result.
+        """
 
     @abc.abstractmethod
     async def behind(

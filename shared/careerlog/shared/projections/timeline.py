@@ -63,6 +63,7 @@ __all__ = [
     "plan_as_of",
     "plan_view",
     "recorded_at",
+    "summarize",
     "timeline_entry",
 ]
 
@@ -274,6 +275,12 @@ def _summary(e: EventBase, state: CareerState | None) -> tuple[str, str | None]:
         case EntryRetracted():
             return f"retracted event {e.target}", None
     return type(e).__name__, None
+
+
+def summarize(event: EventBase, state: CareerState | None = None) -> tuple[str, str | None]:
+    """An entry's summary and record id, without building the entry (the server's
+    projector writes them as rows, a hundred thousand at a time)."""
+    return _summary(event, state)
 
 
 def timeline_entry(event: EventBase, state: CareerState | None = None) -> TimelineEntry:
