@@ -21,6 +21,7 @@ VIEWS = {
     "/insights": "activity",
     "/skills": "skills",
     "/journal": "journal",
+    "/journal/notes": "journal",
 }
 
 
@@ -116,6 +117,8 @@ async def test_journal_scope_shares_the_prose(server: LiveServer) -> None:
     journal = await erin.json("/v1/coach/people/ada/journal")
     assert [r["notes"] for r in journal["reviews"]] == ["rough week"]
     assert [r["reflection"] for r in journal["reflections"]] == ["worth it"]
+    notes = await erin.json("/v1/coach/people/ada/journal/notes")
+    assert [e["summary"] for e in notes["entries"]] == ["learning: read my diary"]
 
 
 async def test_no_grant_revoked_or_expired_means_nothing_at_all(server: LiveServer) -> None:

@@ -96,6 +96,11 @@ async def test_goals_history_and_views_match_the_pure_folds(server: LiveServer) 
     assert await ada.json("/v1/me/skills") == as_json(skill_gaps(state))
     (review,) = await ada.json("/v1/me/reviews")
     assert review["notes"] == "good week"
+    notes = await ada.json("/v1/me/journal/notes")
+    assert [e["summary"] for e in notes["entries"]] == [
+        "shipping: cut v0.1",
+        "learning: read the asyncio docs",
+    ]
 
 
 async def test_replay_as_recorded_and_as_occurred(server: LiveServer) -> None:

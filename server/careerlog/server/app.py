@@ -100,7 +100,9 @@ def create_app(settings: Settings) -> Litestar:
         },
         lifespan=[lifespan, read_models_lifespan(runtime), api.lifespan],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="Careerlog sync server", version="1"),
+        openapi_config=OpenAPIConfig(
+            title="Careerlog sync server", version="1", components=api.openapi_components()
+        ),
         # For the uvicorn shell (serving.py), which says goodbye to live sockets.
         state=State({"runtime": runtime}),
     )

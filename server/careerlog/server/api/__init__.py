@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ExceptionHandlersMap
 
 from careerlog.server.api.account import ACCOUNT_ROUTES
@@ -26,7 +28,10 @@ from careerlog.server.api.orgs import ORG_ROUTES
 from careerlog.server.orgs import OrgStore, open_orgs
 from careerlog.server.runtime import Runtime
 
-__all__ = ["Api"]
+__all__ = ["SECURITY_SCHEME", "Api"]
+
+#: The OpenAPI name of the device-token bearer scheme every API route requires.
+SECURITY_SCHEME = "deviceToken"
 
 
 class Api:
@@ -52,6 +57,18 @@ class Api:
             await self._orgs.close()
             self._orgs = None
 
+    def openapi_components(self) -> Components:
+        """What the app's OpenAPI schema declares for the API: the bearer scheme."""
+        return Components(
+            security_schemes={
+                SECURITY_SCHEME: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="A device token (cld_…) from POST /v1/devices.",
+                )
+            }
+        )
+
     def routers(self) -> list[Router]:
         dependencies: dict[str, Any] = {
             # Closures, not bound methods: Litestar deep-copies its layers,
@@ -60,25 +77,22 @@ class Api:
             "orgs": _provide(lambda: self.orgs),
         }
         handlers: ExceptionHandlersMap = {HTTPException: api_error_response}
+
+        def router(path: str, routes: list[Any]) -> Router:
+            return Router(
+                path=path,
+                route_handlers=routes,
+                dependencies=dependencies,
+                exception_handlers=handlers,
+                security=[{SECURITY_SCHEME: []}],
+                # Personal data: never kept by a shared cache or the browser's.
+                cache_control=CacheControlHeader(no_store=True, private=True),
+            )
+
         return [
-            Router(
-                path="/v1/me",
-                route_handlers=[*ME_ROUTES, *ACCOUNT_ROUTES],
-                dependencies=dependencies,
-                exception_handlers=handlers,
-            ),
-            Router(
-                path="/v1/coach",
-                route_handlers=COACH_ROUTES,
-                dependencies=dependencies,
-                exception_handlers=handlers,
-            ),
-            Router(
-                path="/v1/orgs",
-                route_handlers=ORG_ROUTES,
-                dependencies=dependencies,
-                exception_handlers=handlers,
-            ),
+            router("/v1/me", [*ME_ROUTES, *ACCOUNT_ROUTES]),
+            router("/v1/coach", COACH_ROUTES),
+            router("/v1/orgs", ORG_ROUTES),
         ]
 
 

@@ -266,6 +266,23 @@ async def coach_journal(
     return journal(await models.state(grant.owner_id))
 
 
+@get(
+    "/people/{person:str}/journal/notes",
+    tags=TAGS,
+    summary="The notes of daily activity (scope: journal)",
+)
+async def coach_notes(
+    runtime: Shell,
+    models: Models,
+    caller: Caller,
+    person: Person,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> views.TimelinePage:
+    grant = await _grant(runtime, models, caller, person, "journal")
+    return await views.notes_view(models, grant.owner_id, cursor=cursor, limit=limit)
+
+
 COACH_ROUTES = [
     coach_people,
     coach_person,
@@ -280,4 +297,5 @@ COACH_ROUTES = [
     coach_insights,
     coach_skills,
     coach_journal,
+    coach_notes,
 ]

@@ -220,6 +220,13 @@ async def my_journal(models: Models, caller: Caller) -> Journal:
     return journal(await models.state(caller.user_id))
 
 
+@get("/journal/notes", tags=TAGS, summary="The notes of daily activity, newest first, in pages")
+async def my_notes(
+    models: Models, caller: Caller, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+) -> views.TimelinePage:
+    return await views.notes_view(models, caller.user_id, cursor=cursor, limit=limit)
+
+
 @get("/analytics", tags=TAGS, summary="Figures for a period (default: the last 30 days)")
 async def my_analytics(
     models: Models,
@@ -261,6 +268,7 @@ ME_ROUTES = [
     my_skills,
     my_reviews,
     my_journal,
+    my_notes,
     my_analytics,
     my_shares,
 ]

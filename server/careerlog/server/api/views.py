@@ -49,6 +49,7 @@ __all__ = [
     "goals_view",
     "history_view",
     "insights_view",
+    "notes_view",
     "replay_view",
     "reviews_view",
     "timeline_view",
@@ -147,6 +148,23 @@ async def timeline_view(
     next_cursor = encode_cursor(entries[-1].event_id) if len(entries) == limit else None
     shown = entries if scopes is None else shared_timeline(entries, scopes)
     return TimelinePage(entries=shown, next_cursor=next_cursor)
+
+
+async def notes_view(
+    models: ReadModelStore, user_id: int, *, cursor: str | None, limit: int
+) -> TimelinePage:
+    """The journal's activity notes: the timeline's ``ActivityLogged`` entries, text and all."""
+    return await timeline_view(
+        models,
+        user_id,
+        None,
+        types="ActivityLogged",
+        recorded_by=None,
+        occurred_from=None,
+        occurred_to=None,
+        cursor=cursor,
+        limit=limit,
+    )
 
 
 async def replay_view(
