@@ -358,6 +358,9 @@ async def test_goals_show_progress_and_a_goal_its_path_and_corrections(
 
     await sign_in(page, career, await career.server.device(career.person, "web-goals"))
     await expect(page.get_by_role("heading", name="Goals", exact=True)).to_be_visible()
+    # Nothing logged since June: the stagnation warning leads the page.
+    await expect(page.get_by_role("heading", name="Needs attention")).to_be_visible()
+    await expect(page.locator(".warnings [data-code='no_activity']")).to_have_count(1)
     principal = page.locator(f"[data-goal='{career.goals['principal']}']")
     await expect(principal.get_by_role("heading")).to_have_text("Become a principal engineer")
     await expect(principal).to_contain_text("60% done")  # 3 of 5 packet sections
@@ -476,6 +479,9 @@ async def test_analytics_charts_for_a_period(page: Page, career: Career) -> None
     await expect(page.locator(".hbars")).to_contain_text("priorities changed")
     await expect(page.locator(".hbars")).to_contain_text("no longer relevant")
     await expect(page.locator(".hbars")).to_contain_text("life event")
+    streaks = page.locator("dl.streaks")
+    # Two activities and three check-ins, whatever the period.
+    await expect(streaks.locator("div", has_text="Actions in all").locator("dd")).to_have_text("5")
 
 
 async def test_a_coach_sees_only_the_granted_scopes(page: Page, career: Career) -> None:
@@ -512,7 +518,7 @@ async def test_a_coach_sees_only_the_granted_scopes(page: Page, career: Career) 
     )
     await expect(page.locator("main")).not_to_contain_text("the reorg froze promotions")
     # The page never even asked for what was not shared.
-    for url in (u for u in asked if "/v1/" in u):
+    for url in (u for u in asked if "/v1/coach/" in u):
         assert not re.search(r"/(timeline|replay|journal|insights|skills)\b", url), url
     assert any("/v1/coach/people/ada/history" in url for url in asked)
 

@@ -2,6 +2,7 @@
 // reasons behind course-corrections. The period is in the URL
 // (#/analytics?from=2026-01-01&to=2026-06-30); the default is the last year.
 
+import { streakStats } from "./activity.js";
 import { get } from "./api.js";
 import { barChart, hbarList } from "./charts.js";
 import { formatDay, h, humanize } from "./dom.js";
@@ -90,12 +91,18 @@ export async function analyticsView(query) {
   const now = new Date();
   const to = validDay(params.get("to")) ? params.get("to") : isoDay(now);
   const from = validDay(params.get("from")) ? params.get("from") : isoDay(new Date(now.getTime() - 364 * DAY_MS));
-  const [data, orgs] = await Promise.all([get("/v1/me/analytics", { from, to }), orgLinks()]);
+  const [data, insights, orgs] = await Promise.all([
+    get("/v1/me/analytics", { from, to }),
+    get("/v1/me/insights"),
+    orgLinks(),
+  ]);
   return [
     h("h1", null, "Analytics"),
     periodForm(from, to),
     h("p", { class: "muted" }, `From ${formatDay(data.start)} to ${formatDay(data.end)}.`),
     analyticsBody(data),
+    h("h2", null, "Streaks, as of today"),
+    streakStats(insights),
     orgs,
   ];
 }

@@ -3,6 +3,7 @@
 // view outside the scopes (the API would refuse it anyway, with 403), and
 // shows what the API withholds as absent, never as a placeholder.
 
+import { streakStats, warningList } from "./activity.js";
 import { get } from "./api.js";
 import { hbarList } from "./charts.js";
 import { formatDay, h, humanize } from "./dom.js";
@@ -92,20 +93,7 @@ async function historySection(api) {
 
 async function activitySection(api) {
   const insights = await get(`${api}/insights`);
-  return [
-    h("h2", null, "Activity"),
-    h(
-      "dl",
-      { class: "stats" },
-      h("div", null, h("dt", null, "Streak (weeks)"), h("dd", null, String(insights.streak_weeks))),
-      h("div", null, h("dt", null, "This week"), h("dd", null, String(insights.this_week))),
-      h("div", null, h("dt", null, "Actions in all"), h("dd", null, String(insights.actions_total))),
-      h("div", null, h("dt", null, "Days since an action"), h("dd", null, insights.days_since_action ?? "—")),
-    ),
-    insights.warnings.length
-      ? h("ul", { class: "warnings" }, insights.warnings.map((w) => h("li", null, `⚠ ${w.message}`)))
-      : null,
-  ];
+  return [h("h2", null, "Activity"), streakStats(insights), warningList(insights)];
 }
 
 async function skillsSection(api) {

@@ -6,6 +6,7 @@
 // "#/coach/NAME/goals"), so the person and a coach see the same views, and a
 // coach's only hold what the API lets through for their scopes.
 
+import { agendaList, warningList } from "./activity.js";
 import { get } from "./api.js";
 import { meter, pathChart } from "./charts.js";
 import { formatDay, formatMoment, h, humanize, percent } from "./dom.js";
@@ -87,9 +88,16 @@ export function goalCards(goals, source, { then = false } = {}) {
 }
 
 export async function goalsView() {
-  const goals = await get(`${ME.api}/goals`);
+  const [goals, agenda, insights] = await Promise.all([
+    get(`${ME.api}/goals`),
+    get(`${ME.api}/agenda`),
+    get(`${ME.api}/insights`),
+  ]);
   return [
     h("h1", null, "Goals"),
+    warningList(insights),
+    agendaList(agenda),
+    agenda.length || insights.warnings.length ? h("h2", null, "All goals") : null,
     h("p", { class: "muted" }, "Closest to failing first. The dashed mark on each bar is where the straight path says you should be today."),
     goalCards(goals, ME),
   ];
