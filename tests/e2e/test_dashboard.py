@@ -56,7 +56,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 #: How long an expectation waits for the page (ms).
-WAIT_MS = 5_000
+WAIT_MS = 10_000
 
 
 def _missing(reason: str) -> None:
@@ -224,7 +224,7 @@ async def _projected(server: LiveServer, token: str) -> None:
     async with httpx.AsyncClient(
         base_url=server.http_url, headers={"Authorization": f"Bearer {token}"}
     ) as client:
-        for _ in range(200):
+        for _ in range(600):
             me = (await client.get("/v1/me")).raise_for_status().json()
             if me["head"] and me["projected_pos"] == me["head"]:
                 return
