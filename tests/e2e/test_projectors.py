@@ -5,6 +5,7 @@ Both processes start on a fresh database while users push; they split the
 then killed with SIGKILL mid-stream: its locks go with its connection and
 the survivor takes every partition over within seconds. In the end every
 user's read models are complete and equal to a fresh fold of their log.
+A server node asked to project in-process leads partitions the same way.
 Without a reachable PostgreSQL the test is skipped, except under
 ``CI=true``, where it fails.
 """
@@ -23,10 +24,13 @@ import pytest
 
 from careerlog.server.partitions import PARTITION_CLASS
 from careerlog.server.readmodels import open_read_models
+from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
 from careerlog.shared.projections import encode_state
-from tests.contract.careers import busy_history, push_in_batches
+from tests.contract.careers import busy_history, push, push_in_batches
 from tests.e2e.test_multinode import server_command
+from tests.server.conftest import running
+from tests.server.test_projector import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -135,3 +139,20 @@ async def test_projectors_split_partitions_and_take_over_from_a_killed_one(
         finally:
             for process in processes:
                 process.stop()
+
+
+async def test_a_postgres_node_asked_to_project_leads_partitions(database: str) -> None:
+    settings = Settings(db_url=database, port=0, node="test", project_in_process=True)
+    async with running(settings) as live:
+        user = await live.user("ada")
+        history = busy_history(30)
+        await push(live.store, user, history.events)
+        projector = live.runtime.projector
+        assert projector is not None
+
+        async def projected() -> bool:
+            checkpoint = await live.runtime.read_models.checkpoint(user)
+            return checkpoint is not None and checkpoint.events == len(history.events)
+
+        await eventually(projected, timeout_s=10)
+        assert projector.owned == frozenset(range(settings.projector_partitions))

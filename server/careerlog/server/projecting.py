@@ -24,8 +24,9 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from litestar import Litestar
 
@@ -47,11 +48,25 @@ def read_models_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         runtime.read_models = await open_read_models(runtime.settings.db_url)
-        if runtime.settings.projects_in_process:
+        settings = runtime.settings
+        if settings.projects_in_process:
             projector = Projector(runtime.store, runtime.read_models)
             runtime.projector = projector
             runtime.hub.add_listener(projector.wake)
-            runtime.projector_task = asyncio.create_task(projector.run())
+            if settings.store_kind == "postgresql":
+                # Asked to project on PostgreSQL: lead a share of partitions, like
+                # a `careerlog-server project` process, so nodes do not all
+                # project every user.
+                from careerlog.server.partitions import PartitionLeader
+
+                leader = PartitionLeader(
+                    settings.db_url, projector, partitions=settings.projector_partitions
+                )
+                runtime.projector_task = asyncio.create_task(
+                    _together(leader.run(), projector.run())
+                )
+            else:
+                runtime.projector_task = asyncio.create_task(projector.run())
         try:
             yield
         finally:
@@ -67,6 +82,13 @@ def read_models_lifespan(
             runtime.read_models = None
 
     return lifespan
+
+
+async def _together(*runs: Coroutine[Any, Any, None]) -> None:
+    """Run until cancelled; if one ends with an error, cancel the others and raise it."""
+    async with asyncio.TaskGroup() as group:
+        for run in runs:
+            group.create_task(run)
 
 
 async def projection_command(args: argparse.Namespace) -> int:

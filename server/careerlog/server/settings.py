@@ -56,6 +56,9 @@ class Settings:
     #: SQLite store, no on PostgreSQL (where ``careerlog-server project``
     #: processes lead partitions of users instead).
     project_in_process: bool | None = None
+    #: PostgreSQL: how many partitions users are split into for projecting
+    #: (every projector of a database, in-process or not, must agree).
+    projector_partitions: int = 16
 
     @property
     def projects_in_process(self) -> bool:
