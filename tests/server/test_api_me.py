@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 
+from careerlog.client.cli import main as client_main
+from careerlog.client.store import LocalStore
 from careerlog.shared.codec import decode_event_json
+from careerlog.shared.projections import encode_state
 from careerlog.shared.projections.activity import insights
 from careerlog.shared.projections.agenda import agenda
 from careerlog.shared.projections.corrections import correction_history
@@ -164,13 +169,26 @@ async def test_analytics_for_a_period(server: LiveServer) -> None:
     assert sum(w["actions"] for w in figures["weekly_activity"]) == figures["actions"] > 0
 
 
-async def test_export_is_every_event_as_json_lines(server: LiveServer) -> None:
+async def test_export_is_every_event_as_json_lines_that_import_back(
+    server: LiveServer, tmp_path: Path
+) -> None:
     ada, h, _ids = await synced(server)
     response = await ada.get("/v1/me/export")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/x-ndjson")
     lines = [line for line in response.content.split(b"\n") if line]
     assert [decode_event_json(line) for line in lines] == h.events
+    # `careerlog import` on a new home folds exactly the person's state.
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(response.content)
+    home = tmp_path / "home"
+    code = await asyncio.to_thread(client_main, ["--home", str(home), "import", str(export)])
+    assert code == 0
+    store = await LocalStore.open(home, create=False)
+    try:
+        assert encode_state(store.state) == encode_state(h.state())
+    finally:
+        await store.close()
 
 
 async def test_bad_parameters_are_4xx_with_stable_codes(server: LiveServer) -> None:
