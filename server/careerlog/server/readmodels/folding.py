@@ -79,7 +79,7 @@ def fold_run(
     marks: list[tuple[int, bytes]] = []
     #: (index of a retraction, index of its target) inside this run.
     reaches: list[tuple[int, int]] = []
-    entries: list[tuple[Key, bytes, str, int, str | None, str]] = []
+    entries: list[tuple[int, str, int, bytes, str, int, str | None, str]] = []
     snapshots: list[SnapshotRow] = []
     retractions: list[RetractionRow] = []
     interval = snapshot_interval(snap_bytes)
@@ -87,9 +87,12 @@ def fold_run(
         key = (event.hlc, event.device, event.dseq)
         # Named from the state just before the event, as it stood then.
         summary, record_id = summarize(event, state)
+        hlc, device, dseq = key
         entries.append(
             (
-                key,
+                hlc,
+                device,
+                dseq,
                 event.id.bytes,
                 type(event).__name__,
                 micros(event.occurred_at),
@@ -118,10 +121,8 @@ def fold_run(
             snap_since, snap_bytes = 0, len(body)
             interval = snapshot_interval(snap_bytes)
     retracted = {UUID(target).bytes for target in state.retracted}
-    timeline = [
-        TimelineRow(key, event_id, kind, occurred, record_id, summary, event_id in retracted)
-        for key, event_id, kind, occurred, record_id, summary in entries
-    ]
+    make = TimelineRow._make
+    timeline = [make((*entry, entry[3] in retracted)) for entry in entries]
     return Folded(state, timeline, snapshots, retractions, snap_since, snap_bytes)
 
 

@@ -381,20 +381,9 @@ async def _write(conn: Any, u: Update) -> WriteOutcome:
                 *u.replace_after,
             )
     if u.timeline:
-        t = u.timeline
-        await conn.execute(
-            _INSERT_TIMELINE,
-            user,
-            [r.key[0] for r in t],
-            [r.key[1] for r in t],
-            [r.key[2] for r in t],
-            [r.event_id for r in t],
-            [r.type for r in t],
-            [r.occurred_us for r in t],
-            [r.record_id for r in t],
-            [r.summary for r in t],
-            [r.retracted for r in t],
-        )
+        # Transposed in C: one array per column for the one unnest statement.
+        columns = zip(*u.timeline, strict=True)
+        await conn.execute(_INSERT_TIMELINE, user, *(list(column) for column in columns))
     if u.snapshots:
         await conn.executemany(
             "INSERT INTO rm_snapshots (user_id, hlc, device, dseq, events, body)"
@@ -466,12 +455,4 @@ def _checkpoint(row: Any) -> Checkpoint:
 
 
 def _timeline_row(r: Any) -> TimelineRow:
-    return TimelineRow(
-        key=(r[0], r[1], r[2]),
-        event_id=r[3],
-        type=r[4],
-        occurred_us=r[5],
-        record_id=r[6],
-        summary=r[7],
-        retracted=bool(r[8]),
-    )
+    return TimelineRow(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6], r[7], bool(r[8]))

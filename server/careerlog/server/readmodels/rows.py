@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 from careerlog.server.readmodels.base import Checkpoint
@@ -99,9 +100,13 @@ def recorded_limit(at: datetime) -> int:
     return hlc_clock.pack(int(at.timestamp() * 1000), hlc_clock.MAX_COUNTER)
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineRow:
-    key: Key
+class TimelineRow(NamedTuple):
+    """One timeline entry as stored. A tuple in column order: a projector step
+    writes thousands, so both backends bind them as they are."""
+
+    hlc: int
+    device: str
+    dseq: int
     #: The event's id, as its 16 bytes (a third of the text form's size).
     event_id: bytes
     type: str
@@ -109,6 +114,10 @@ class TimelineRow:
     record_id: str | None
     summary: str
     retracted: bool
+
+    @property
+    def key(self) -> Key:
+        return (self.hlc, self.device, self.dseq)
 
 
 def entry_from_row(row: TimelineRow) -> TimelineEntry:

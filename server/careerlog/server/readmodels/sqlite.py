@@ -412,15 +412,7 @@ def _checkpoint(row: Any) -> Checkpoint:
 
 
 def _timeline_row(row: Any) -> TimelineRow:
-    return TimelineRow(
-        key=(row[0], row[1], row[2]),
-        event_id=row[3],
-        type=row[4],
-        occurred_us=row[5],
-        record_id=row[6],
-        summary=row[7],
-        retracted=bool(row[8]),
-    )
+    return TimelineRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], bool(row[8]))
 
 
 def _retraction_row(row: Any) -> RetractionRow:
@@ -499,22 +491,11 @@ def _write_now(db: sqlite3.Connection, u: Update) -> WriteOutcome:
                     f"DELETE FROM {table} WHERE user_id = ? AND (hlc, device, dseq) > (?, ?, ?)",
                     (user, *u.replace_after),
                 )
+        # The user id is an int spelled into the statement, so the rows bind as they are.
         db.executemany(
             "INSERT INTO rm_timeline (user_id, hlc, device, dseq, event_id, type, occurred_us,"
-            " record_id, summary, retracted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    user,
-                    *r.key,
-                    r.event_id,
-                    r.type,
-                    r.occurred_us,
-                    r.record_id,
-                    r.summary,
-                    r.retracted,
-                )
-                for r in u.timeline
-            ],
+            f" record_id, summary, retracted) VALUES ({int(user)}, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            u.timeline,
         )
         if u.snapshots:
             db.executemany(
