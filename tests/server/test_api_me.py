@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,10 @@ async def test_export_is_every_event_as_json_lines_that_import_back(
         await store.close()
 
 
+def cursor(event_id: str) -> str:
+    return base64.urlsafe_b64encode(event_id.encode()).decode().rstrip("=")
+
+
 async def test_bad_parameters_are_4xx_with_stable_codes(server: LiveServer) -> None:
     ada, _h, _ids = await synced(server)
     cases: list[tuple[str, dict[str, Any], int, str]] = [
@@ -209,6 +215,14 @@ async def test_bad_parameters_are_4xx_with_stable_codes(server: LiveServer) -> N
             400,
             "invalid_cursor",
         ),
+        # A UUIDv7 at the end of time, and a UUIDv4: no event has either id.
+        (
+            "/v1/me/timeline",
+            {"cursor": cursor("ffffffff-ffff-7fff-bfff-ffffffffffff")},
+            400,
+            "invalid_cursor",
+        ),
+        ("/v1/me/timeline", {"cursor": cursor(str(uuid.uuid4()))}, 400, "invalid_cursor"),
         ("/v1/me/timeline", {"types": "GoalSet,Nonsense"}, 400, "unknown_type"),
         ("/v1/me/timeline", {"recorded_by": "yesterday"}, 400, "invalid_date"),
         ("/v1/me/replay", {}, 400, "replay_needs_one_time"),
@@ -223,6 +237,23 @@ async def test_bad_parameters_are_4xx_with_stable_codes(server: LiveServer) -> N
         ("/v1/me/analytics", {"from": "1990-01-01", "to": "2026-01-01"}, 400, "period_too_long"),
         ("/v1/me/agenda", {"horizon_days": 9999}, 400, "invalid_parameter"),
         ("/v1/me/insights", {"idle_days": 0}, 400, "invalid_parameter"),
+    ]
+    # The edges of the calendar are answered, not failed on.
+    edges: list[tuple[str, dict[str, Any]]] = [
+        ("/v1/me/timeline", {"recorded_by": "5999-12-31"}),
+        ("/v1/me/timeline", {"occurred_from": "1970-01-01", "occurred_to": "5999-12-31"}),
+        ("/v1/me/replay", {"as_recorded": "5999-12-31T10:00:00-12:00"}),
+        ("/v1/me/replay", {"occurred_by": "1970-01-01T00:00:00-14:00"}),
+        ("/v1/me/agenda", {"today": "5999-12-31", "horizon_days": 366}),
+        ("/v1/me/insights", {"today": "1970-01-01"}),
+        ("/v1/me/analytics", {"from": "5990-01-01", "to": "5999-12-31"}),
+    ]
+    for path, params in edges:
+        response = await ada.get(path, **params)
+        assert response.status_code == 200, (path, params, response.text)
+    cases += [
+        ("/v1/me/timeline", {"recorded_by": "6000-01-01"}, 400, "date_out_of_range"),
+        ("/v1/me/replay", {"as_recorded": "9999-12-31T23:00:00Z"}, 400, "date_out_of_range"),
     ]
     for path, params, status, code in cases:
         response = await ada.get(path, **params)

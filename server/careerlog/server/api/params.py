@@ -3,8 +3,8 @@
 Rules (each broken rule is a 400 with its own code, never a 5xx deeper in):
 - A *day* is ``YYYY-MM-DD``; an *instant* is an RFC 3339 date-time (no zone
   means UTC) or a day, which then means the end of that day in UTC. Both must
-  fall in 1970-01-01 … 9000-12-31: outside that the arithmetic of the views
-  (a week after, a horizon ahead) would leave the calendar.
+  fall in 1970-01-01 … 5999-12-31: outside that the arithmetic of the views
+  (a week after, a horizon ahead, a time as an HLC) would leave its range.
 - A period is ``from`` … ``to``, both days included, at most
   :data:`MAX_PERIOD_DAYS` long.
 - A page holds at most :data:`MAX_LIMIT` items; the cursor is opaque (it
@@ -65,7 +65,8 @@ DEFAULT_PERIOD_DAYS = 30
 GOAL_STATUSES = ("active", "paused", "achieved", "dropped", "superseded", "open")
 
 FIRST_DAY = date(1970, 1, 1)
-LAST_DAY = date(9000, 12, 31)
+#: Far enough for any plan, near enough that a time as an HLC (ms << 16) fits 63 bits.
+LAST_DAY = date(5999, 12, 31)
 
 Key = tuple[int, str, int]
 
@@ -199,6 +200,10 @@ def decode_cursor(text: str) -> str:
     """The event id a cursor names (a 400 ``invalid_cursor`` if it names none)."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        return str(UUID(raw.decode()))
+        event_id = UUID(raw.decode())
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise BadRequest("invalid_cursor", "the cursor is not one this API handed out") from None
+        event_id = None
+    # Event ids are UUIDv7 whose millisecond fits an HLC; any other names no entry.
+    if event_id is None or event_id.version != 7 or event_id.int >> 80 >= 1 << 46:
+        raise BadRequest("invalid_cursor", "the cursor is not one this API handed out")
+    return str(event_id)
