@@ -233,11 +233,15 @@ async def my_analytics(
     caller: Caller,
     start: Annotated[
         str | None,
-        QueryParameter(name="from", description="First day, YYYY-MM-DD.", max_length=10),
+        QueryParameter(
+            name="from", description="First day, YYYY-MM-DD.", format="date", max_length=10
+        ),
     ] = None,
     end: Annotated[
         str | None,
-        QueryParameter(name="to", description="Last day (included), YYYY-MM-DD.", max_length=10),
+        QueryParameter(
+            name="to", description="Last day (included), YYYY-MM-DD.", format="date", max_length=10
+        ),
     ] = None,
 ) -> PeriodAnalytics:
     first, last = parse_period(start, end, server_today())

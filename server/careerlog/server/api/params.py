@@ -84,6 +84,7 @@ Day = Annotated[
     str | None,
     QueryParameter(
         description="A day, YYYY-MM-DD (default: the server's UTC date).",
+        format="date",
         max_length=10,
         required=False,
     ),
@@ -92,6 +93,7 @@ Instant = Annotated[
     str | None,
     QueryParameter(
         description="An RFC 3339 date-time (UTC if no zone) or a day (its end, UTC).",
+        format="date-time",
         max_length=40,
         required=False,
     ),
