@@ -293,3 +293,37 @@ async def test_a_cancelled_append_stores_all_of_its_batch_or_none_of_it(
     results, head = await store.append(user, "laptop", events("laptop", 1, last + 1), NOW)
     assert statuses(results) == ["duplicate"] * last + ["accepted"]
     assert head == last + 1
+
+
+async def test_appends_at_the_same_moment_are_answered_each_on_its_own(
+    store: EventStore,
+) -> None:
+    # On SQLite these commit as one group; every backend must answer each as
+    # if it had been alone: a refused batch fails alone and stores nothing.
+    ada = await store.create_user("ada")
+    bob = await store.create_user("bob")
+    outcomes = await asyncio.gather(
+        store.append(ada, "laptop", events("laptop", 1, 3), NOW),
+        store.append(ada, "phone", events("phone", 1, 2), NOW),
+        store.append(bob, "desk", events("desk", 2, 4), NOW),  # a gap: desk starts at 1
+        store.append(bob, "tablet", events("tablet", 1, 1), NOW),
+        store.append(10**9, "ghost", events("ghost", 1, 1), NOW),
+        return_exceptions=True,
+    )
+    laptop, phone, desk, tablet, ghost = outcomes
+    assert isinstance(desk, SequenceGap)
+    assert desk.expected == 1
+    assert isinstance(ghost, UnknownUser)
+    assert not isinstance(laptop, BaseException)
+    assert not isinstance(phone, BaseException)
+    assert not isinstance(tablet, BaseException)
+    # Per user, positions are gapless whatever order the group took.
+    assert sorted(r.pos or 0 for r in laptop[0] + phone[0]) == [1, 2, 3, 4, 5]
+    assert tablet[0] == [AppendResult("accepted", 1)]
+    assert await store.head(ada) == 5
+    assert await store.head(bob) == 1
+    assert await store.device_head(bob, "desk") == 0
+    assert [item.device for item in await store.read(bob, 0, 10)] == ["tablet"]
+    page, head = await store.read_page(ada, 2, 2)
+    assert ([pos for pos, _ in page], head) == ([3, 4], 5)
+    assert await store.read_page(ada, 5, 10) == ([], 5)

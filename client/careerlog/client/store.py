@@ -1085,20 +1085,14 @@ class LocalStore:
         if not acks:
             return
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.executemany(
-                    f"UPDATE events SET pos = ? WHERE {self._queued} AND dseq = ?",
-                    [(pos, dseq) for _, dseq, pos in acks],
-                )
-                await self._advance_own_head(max(dseq for _, dseq, _ in acks))
-                await self._db.executemany(
-                    "DELETE FROM rejected WHERE dseq = ?", [(dseq,) for _, dseq, _ in acks]
-                )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._rollback()
-                raise
+            # One trip to the database thread for the whole transaction.
+            await _on_db_thread(
+                self._db,
+                _write_acks,
+                f"UPDATE events SET pos = ? WHERE {self._queued} AND dseq = ?",
+                self.device,
+                [(pos, dseq) for _, dseq, pos in acks],
+            )
 
     async def mark_rejected(self, event_id: UUID, dseq: int, code: str, reason: str) -> None:
         """The server refused an event: it stays in the log, flagged, off the outbox."""
@@ -1262,6 +1256,26 @@ def _write_in_order(
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 meta,
             )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _write_acks(
+    db: sqlite3.Connection, update: str, device: str, positions: list[tuple[int, int]]
+) -> None:
+    """``mark_acked`` in one transaction, on the database thread."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(update, positions)
+        db.execute(
+            "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
+            "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
+            (device, max(dseq for _, dseq in positions)),
+        )
+        db.executemany("DELETE FROM rejected WHERE dseq = ?", [(d,) for _, d in positions])
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

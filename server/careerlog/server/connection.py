@@ -225,15 +225,14 @@ class SyncConnection:
                     queue[:0] = await self._append(session, action)
                 case Read(after=after, limit=limit):
                     try:
-                        stored = await self._store.read(self._device.user_id, after, limit)
-                        head = await self._store.head(self._device.user_id)
+                        page, head = await self._store.read_page(self._device.user_id, after, limit)
                     except Exception as error:
                         log.exception("store read failed")
                         queue[:0] = session.internal_error(
                             f"storage unavailable: {type(error).__name__}"
                         )
                         continue
-                    queue[:0] = session.read_done([(s.pos, s.body) for s in stored], head)
+                    queue[:0] = session.read_done(page, head)
 
     async def _append(self, session: ServerSession, append: Append) -> list[ServerAction]:
         user, device = self._device.user_id, self._device.device

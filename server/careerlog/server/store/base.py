@@ -197,6 +197,19 @@ class EventStore(abc.ABC):
     async def read(self, user_id: int, after: int, limit: int) -> list[Stored]:
         """Up to ``limit`` of the user's events with ``pos > after``, by ``pos``."""
 
+    async def read_page(
+        self, user_id: int, after: int, limit: int
+    ) -> tuple[list[tuple[int, bytes]], int]:
+        """``(pos, body)`` of up to ``limit`` events with ``pos > after``, and the
+        user's head (at least the last ``pos`` returned): one sync page.
+
+        Backends answer it in one query where they can: a sync connection
+        reads a page every time it is woken, so a second round trip for the
+        head is on the latency path of every live event.
+        """
+        stored = await self.read(user_id, after, limit)
+        return [(s.pos, s.body) for s in stored], await self.head(user_id)
+
     @abc.abstractmethod
     async def read_in_order(
         self, user_id: int, after: tuple[int, str, int], max_pos: int, limit: int
