@@ -190,3 +190,11 @@ async def test_a_deleted_users_name_is_free_but_its_id_is_never_reused(
     results, _ = await store.append(again, "laptop", events("laptop", 1, 1), NOW)
     assert results[0].status == "accepted"
     assert results[0].pos == 1
+
+
+async def test_user_name_is_the_name_of_an_id(store: EventStore) -> None:
+    ada = await store.create_user("ada")
+    assert await store.user_name(ada) == "ada"
+    assert await store.user_name(ada + 1) is None
+    await store.delete_user(ada)
+    assert await store.user_name(ada) is None
