@@ -226,6 +226,23 @@ class PostgresStore(EventStore):
         )
         return [Stored(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
+    async def read_page(
+        self, user_id: int, after: int, limit: int
+    ) -> tuple[list[tuple[int, bytes]], int]:
+        if limit <= 0:
+            return [], await self.head(user_id)
+        # The head rides along on every row: one statement, one snapshot.
+        rows = await self._pool.fetch(
+            "SELECT pos, body, (SELECT head FROM user_heads WHERE user_id = $1)"
+            " FROM events WHERE user_id = $1 AND pos > $2 ORDER BY pos LIMIT $3",
+            user_id,
+            after,
+            limit,
+        )
+        if not rows:
+            return [], await self.head(user_id)
+        return [(r[0], r[1]) for r in rows], int(rows[0][2])
+
     async def read_in_order(
         self, user_id: int, after: tuple[int, str, int], max_pos: int, limit: int
     ) -> list[Stored]:

@@ -7,6 +7,12 @@ Rules of this module:
   are serialised (also against another process on the same file, through SQLite's
   write lock and ``busy_timeout``). ``pos`` is read and advanced inside that
   transaction, so ``pos`` order is commit order and readers never see a gap.
+- Group commit: appends that wait while one is committing (pushes from many
+  connections) go to the appender thread together and commit in one
+  transaction, each batch judged in turn against the heads the ones before
+  it left. A batch refused whole (a gap, an unknown user) stores nothing and
+  fails alone; a failed commit fails them all. Each caller is answered only
+  after the COMMIT.
 - Reads go to a small pool of read-only connections and run concurrently
   with the writer: in WAL mode each read sees the last committed state.
 - WAL with ``synchronous=NORMAL``: a commit survives the process being killed
@@ -22,7 +28,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import aiosqlite
 
@@ -32,6 +38,7 @@ from careerlog.server.store.base import (
     DeviceRecord,
     EventStore,
     Incoming,
+    SequenceGap,
     Stored,
     StoreError,
     UnknownUser,
@@ -63,6 +70,9 @@ class SqliteStore(EventStore):
             self._readers.put_nowait(reader)
         self._epoch: str | None = None
         self._appender = _Appender(path)
+        #: Appends waiting for the next group, and the task committing groups.
+        self._appends: list[_PendingAppend] = []
+        self._appending: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, path: str | Path, *, readers: int = 4) -> SqliteStore:
@@ -126,6 +136,9 @@ class SqliteStore(EventStore):
         return applied
 
     async def close(self) -> None:
+        if self._appending is not None:
+            with contextlib.suppress(Exception):
+                await self._appending  # appends already asked for are answered
         async with self._write_lock:
             await self._appender.close()
             for reader in self._all_readers:
@@ -150,11 +163,36 @@ class SqliteStore(EventStore):
         # The hot path runs as one function on the appender thread: one hop
         # from the event loop instead of seven (BEGIN, two reads, the insert,
         # two head updates, COMMIT), each of which would wait its turn on a
-        # loop busy with a hundred sockets.
-        async with self._write_lock:
-            return await self._appender.run(
-                _append_now, user_id, device, tuple(events), received_ms
-            )
+        # loop busy with a hundred sockets; and one hop and one COMMIT for
+        # every append waiting at that moment, not one each.
+        future: asyncio.Future[tuple[list[AppendResult], int]]
+        future = asyncio.get_running_loop().create_future()
+        self._appends.append(((user_id, device, tuple(events), received_ms), future))
+        if self._appending is None:
+            self._appending = asyncio.ensure_future(self._commit_appends())
+        return await future
+
+    async def _commit_appends(self) -> None:
+        try:
+            while self._appends:
+                group = self._appends[:_GROUP_BATCHES]
+                del self._appends[:_GROUP_BATCHES]
+                try:
+                    async with self._write_lock:
+                        outcomes = await self._appender.run(
+                            _append_group, [batch for batch, _ in group]
+                        )
+                except Exception as error:  # the transaction failed: nothing of it stored
+                    outcomes = [error] * len(group)
+                for (_, future), outcome in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue  # the caller went away; its batch is stored or not alike
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._appending = None
 
     async def read(self, user_id: int, after: int, limit: int) -> list[Stored]:
         if limit <= 0:
@@ -166,6 +204,24 @@ class SqliteStore(EventStore):
                 (user_id, after, limit),
             )
         return [Stored(row[0], row[1], row[2], row[3], row[4]) for row in rows]
+
+    async def read_page(
+        self, user_id: int, after: int, limit: int
+    ) -> tuple[list[tuple[int, bytes]], int]:
+        if limit <= 0:
+            return [], await self.head(user_id)
+        async with self._reading() as db:
+            # The head rides along on every row: one statement, one snapshot.
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT pos, body, (SELECT head FROM user_heads WHERE user_id = ?)"
+                    " FROM events WHERE user_id = ? AND pos > ? ORDER BY pos LIMIT ?",
+                    (user_id, user_id, after, limit),
+                )
+            )
+        if not rows:
+            return [], await self.head(user_id)
+        return [(row[0], row[1]) for row in rows], int(rows[0][2])
 
     async def read_in_order(
         self, user_id: int, after: tuple[int, str, int], max_pos: int, limit: int
@@ -414,71 +470,102 @@ class _Appender:
         self._pool.shutdown(wait=True)
 
 
-def _append_now(
+#: Most appends committed as one group (one transaction).
+_GROUP_BATCHES = 64
+
+#: An append waiting for its group: (user, device, events, received_ms) and
+#: the caller's future.
+_PendingAppend: TypeAlias = tuple[
+    tuple[int, str, tuple[Incoming, ...], int],
+    "asyncio.Future[tuple[list[AppendResult], int]]",
+]
+
+
+def _append_group(
+    db: sqlite3.Connection, batches: list[tuple[int, str, tuple[Incoming, ...], int]]
+) -> list[tuple[list[AppendResult], int] | Exception]:
+    """Several appends in one transaction, on the appender thread.
+
+    Each batch reads the heads its predecessors in the group left (same
+    transaction), so ``pos`` stays gapless per user and in commit order. A
+    batch refused whole raises before it writes anything: its exception is
+    its outcome and the others go on. Any other error rolls everything back.
+    """
+    outcomes: list[tuple[list[AppendResult], int] | Exception] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for user_id, device, events, received_ms in batches:
+            try:
+                outcomes.append(_append_in_transaction(db, user_id, device, events, received_ms))
+            except (SequenceGap, UnknownUser, ValueError) as refused:
+                outcomes.append(refused)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _append_in_transaction(
     db: sqlite3.Connection,
     user_id: int,
     device: str,
     events: Sequence[Incoming],
     received_ms: int,
 ) -> tuple[list[AppendResult], int]:
-    """One append, in one transaction, on the appender thread."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        head, last = db.execute(
-            "SELECT (SELECT head FROM user_heads WHERE user_id = ?),"
-            " (SELECT last_dseq FROM device_heads WHERE user_id = ? AND device = ?)",
-            (user_id, user_id, device),
-        ).fetchone()
-        if head is None:
-            raise UnknownUser(user_id)
-        plan = plan_batch(device, events, last or 0)
-        earlier: dict[int, AppendResult] = {}
-        if plan.stale_range is not None:
-            rows = db.execute(
-                """SELECT dseq, pos, NULL, NULL FROM events
-                    WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?
-                   UNION ALL
-                   SELECT dseq, NULL, code, reason FROM rejections
-                    WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?""",
-                (user_id, device, *plan.stale_range) * 2,
-            ).fetchall()
-            earlier = {row[0]: earlier_result(row[1], row[2], row[3]) for row in rows}
-        accepted = plan.accepted
-        if accepted:
-            db.executemany(
-                "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (user_id, head + i, device, event.dseq, event.hlc, event.body, received_ms)
-                    for i, event in enumerate(accepted, start=1)
-                ],
-            )
-            db.execute(
-                "UPDATE user_heads SET head = ? WHERE user_id = ?",
-                (head + len(accepted), user_id),
-            )
-        rejected = [
-            (user_id, device, event.dseq, *event.rejected, received_ms)
-            for event in plan.rejected
-            if event.rejected is not None
-        ]
-        if rejected:
-            db.executemany(
-                "INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                rejected,
-            )
-        if plan.fresh:
-            db.execute(
-                "INSERT INTO device_heads (user_id, device, last_dseq) VALUES (?, ?, ?)"
-                " ON CONFLICT (user_id, device) DO UPDATE SET last_dseq = excluded.last_dseq",
-                (user_id, device, plan.new_last_dseq),
-            )
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
+    """One append inside the group's transaction. Raises before writing anything
+    if the batch is refused whole (``SequenceGap``, ``UnknownUser``, ``ValueError``)."""
+    head, last = db.execute(
+        "SELECT (SELECT head FROM user_heads WHERE user_id = ?),"
+        " (SELECT last_dseq FROM device_heads WHERE user_id = ? AND device = ?)",
+        (user_id, user_id, device),
+    ).fetchone()
+    if head is None:
+        raise UnknownUser(user_id)
+    plan = plan_batch(device, events, last or 0)
+    earlier: dict[int, AppendResult] = {}
+    if plan.stale_range is not None:
+        rows = db.execute(
+            """SELECT dseq, pos, NULL, NULL FROM events
+                WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?
+               UNION ALL
+               SELECT dseq, NULL, code, reason FROM rejections
+                WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?""",
+            (user_id, device, *plan.stale_range) * 2,
+        ).fetchall()
+        earlier = {row[0]: earlier_result(row[1], row[2], row[3]) for row in rows}
+    accepted = plan.accepted
+    if accepted:
+        db.executemany(
+            "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (user_id, head + i, device, event.dseq, event.hlc, event.body, received_ms)
+                for i, event in enumerate(accepted, start=1)
+            ],
+        )
+        db.execute(
+            "UPDATE user_heads SET head = ? WHERE user_id = ?",
+            (head + len(accepted), user_id),
+        )
+    rejected = [
+        (user_id, device, event.dseq, *event.rejected, received_ms)
+        for event in plan.rejected
+        if event.rejected is not None
+    ]
+    if rejected:
+        db.executemany(
+            "INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rejected,
+        )
+    if plan.fresh:
+        db.execute(
+            "INSERT INTO device_heads (user_id, device, last_dseq) VALUES (?, ?, ?)"
+            " ON CONFLICT (user_id, device) DO UPDATE SET last_dseq = excluded.last_dseq",
+            (user_id, device, plan.new_last_dseq),
+        )
     return plan.results(head + 1, earlier), head + len(accepted)
 
 
