@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 
+from careerlog.server.orgs import open_orgs
 from careerlog.server.projector import Projector
 from careerlog.server.readmodels import open_read_models
 from careerlog.server.store import (
@@ -156,6 +157,10 @@ async def test_deleting_a_user_removes_every_trace(store: EventStore, store_url:
         await store.append(user, "laptop", [rejected], NOW)
     async with await open_read_models(store_url) as models:
         await Projector(store, models).drain()
+    async with await open_orgs(store_url) as orgs:
+        await orgs.create_org("acme", NOW)
+        for user in (ada, bob):
+            await orgs.add("acme", user, NOW, admin=False)
     assert all((await user_traces(store_url, ada)).values())
 
     assert await store.delete_user(ada) is True

@@ -384,6 +384,9 @@ class PostgresStore(EventStore):
                 "enrollments",
                 "user_heads",
                 *READ_MODEL_TABLES,
+                # Organisation memberships (careerlog.server.orgs): not the
+                # user's data, but a trace of them all the same.
+                "org_members",
             ):
                 await conn.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)
             deleted = await conn.fetchval("DELETE FROM users WHERE id = $1 RETURNING true", user_id)

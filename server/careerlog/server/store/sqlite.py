@@ -363,6 +363,9 @@ class SqliteStore(EventStore):
                 "enrollments",
                 "user_heads",
                 *READ_MODEL_TABLES,
+                # Organisation memberships (careerlog.server.orgs): not the
+                # user's data, but a trace of them all the same.
+                "org_members",
             ):
                 await db.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
             cursor = await db.execute("DELETE FROM users WHERE id = ?", (user_id,))
