@@ -8,6 +8,8 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 
+import httpx
+
 from careerlog.server.cli import main
 from careerlog.server.projector import Projector
 from careerlog.server.readmodels import open_read_models
@@ -102,3 +104,23 @@ async def test_rebuild_from_the_cli_gives_the_projected_rows(settings: Settings)
     assert await asyncio.to_thread(main, ["rebuild", "--db", url, "--user", "bob"]) == 3
     assert await asyncio.to_thread(main, ["rebuild", "--db", url]) == 0
     assert await dump(url, user) == incremental
+
+
+async def test_the_in_process_projector_lag_is_in_metrics_and_readiness(
+    server: LiveServer,
+) -> None:
+    user = await server.user("ada")
+    await push(server.store, user, busy_history(20).events)
+    projector = server.runtime.projector
+    assert projector is not None
+
+    async def projected() -> bool:
+        return (await projector.lag()).events_behind == 0
+
+    await eventually(projected)
+    async with httpx.AsyncClient(base_url=server.http_url) as client:
+        metrics = (await client.get("/metrics")).text
+        ready = await client.get("/ready")
+    assert 'careerlog_projector_lag_events{projection="readmodels"} 0' in metrics
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["projector readmodels"] == "ok"

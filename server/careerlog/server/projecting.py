@@ -67,9 +67,14 @@ def read_models_lifespan(
                 )
             else:
                 runtime.projector_task = asyncio.create_task(projector.run())
+            # /metrics and /ready measure the lag from the checkpoints when asked.
+            runtime.metrics.projector.watch(projector.lag)
+            runtime.projector_task.add_done_callback(_report_death(runtime))
         try:
             yield
         finally:
+            if runtime.projector is not None:
+                runtime.metrics.projector.unwatch()
             if runtime.projector_task is not None:
                 runtime.projector_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -82,6 +87,15 @@ def read_models_lifespan(
             runtime.read_models = None
 
     return lifespan
+
+
+def _report_death(runtime: Runtime) -> Callable[[asyncio.Task[None]], None]:
+    def done(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the projector stopped: %r", task.exception())
+            runtime.metrics.projector.stopped("readmodels", repr(task.exception()))
+
+    return done
 
 
 async def _together(*runs: Coroutine[Any, Any, None]) -> None:
