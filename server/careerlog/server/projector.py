@@ -26,17 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
 from careerlog.server.readmodels.base import Checkpoint
-from careerlog.server.readmodels.folding import Folded, fold_run, key_of
+from careerlog.server.readmodels.folding import Folded, collector_paused, fold_run, key_of
 from careerlog.server.readmodels.rows import (
     MIN_KEY,
     Key,
@@ -251,7 +249,7 @@ class Projector:
                 cached = _Cached(0, MIN_KEY, new_state(), 0, 0)
             else:
                 cp = loaded.checkpoint
-                with _collector_paused():
+                with collector_paused():
                     state = decode_state(loaded.state)
                 cached = _Cached(cp.pos, cp.key, state, loaded.snap_since, loaded.snap_bytes)
         # A checkpoint is only ever written with events, so pos 0 means none yet.
@@ -272,14 +270,14 @@ class Projector:
             if len(stored) == PAGE
             else None
         )
-        with _collector_paused():
+        with collector_paused():
             events = sorted((decode_event(s.body) for s in stored), key=key_of)
         targets = await self._outside_targets(user_id, events)
         reach_back = [k for k in targets.values() if k <= cached.key]
         late = key_of(events[0]) < cached.key
         replace_after: Key | None = None
         if not late and not reach_back:
-            with _collector_paused():
+            with collector_paused():
                 result = fold_run(
                     cached.state,
                     events,
@@ -338,14 +336,14 @@ class Projector:
             base, size = snapshot.key, len(snapshot.body)
             state = decode_state(zlib.decompress(snapshot.body))
         run = await self._read_after(user_id, base, max_pos)
-        with _collector_paused():
+        with collector_paused():
             return base, fold_run(state, run, snap_since=0, snap_bytes=size)
 
     async def _read_after(self, user_id: int, after: Key, max_pos: int) -> list[Event]:
         run: list[Event] = []
         while True:
             page = await self.store.read_in_order(user_id, after, max_pos, REFOLD_PAGE)
-            with _collector_paused():
+            with collector_paused():
                 run.extend(decode_event(s.body) for s in page)
             if len(page) < REFOLD_PAGE:
                 return run
@@ -399,7 +397,7 @@ class Projector:
                 await self.read_models.delete_user(user_id)
                 return 0
             run = await self._read_after(user_id, MIN_KEY, head)
-            with _collector_paused():
+            with collector_paused():
                 result = fold_run(new_state(), run, snap_since=0, snap_bytes=0)
             update = self._update(user_id, expected, head, result, MIN_KEY)
             outcome = await self.read_models.write(update)
@@ -407,16 +405,3 @@ class Projector:
                 return len(run)
             if outcome == "gone":
                 return 0
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Folding allocates many small objects that never form cycles: keep the
-    cyclic collector out of it (it would cost more than the fold)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

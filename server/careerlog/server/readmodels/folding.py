@@ -22,8 +22,10 @@ Rules of this module:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -39,7 +41,7 @@ from careerlog.shared.events import EntryRetracted, Event
 from careerlog.shared.projections import CareerState, apply, decode_state, encode_state, fold
 from careerlog.shared.projections.timeline import summarize
 
-__all__ = ["Folded", "fold_run", "key_of"]
+__all__ = ["Folded", "collector_paused", "fold_run", "key_of"]
 
 
 def key_of(event: Event) -> Key:
@@ -142,3 +144,16 @@ def _refold(
             start, raw = mark, encoded
             break
     return fold(run[start + 1 : i + 1], decode_state(raw))
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Folding and decoding allocate many small objects that never form cycles:
+    keep the cyclic collector out of it (it would cost more than the work)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

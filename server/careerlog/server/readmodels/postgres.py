@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 
 from careerlog.server.readmodels.base import Checkpoint, Grant
+from careerlog.server.readmodels.folding import collector_paused
 from careerlog.server.readmodels.rows import (
     MIN_KEY,
     Key,
@@ -100,7 +101,10 @@ class PostgresReadModels(ReadModelStore):
 
     async def state(self, user_id: int) -> CareerState:
         body = await self._pool.fetchval("SELECT body FROM rm_states WHERE user_id = $1", user_id)
-        return new_state() if body is None else decode_state(body)
+        if body is None:
+            return new_state()
+        with collector_paused():
+            return decode_state(body)
 
     async def state_as_recorded(self, user_id: int, at: datetime) -> CareerState:
         async with self._reading() as conn:
@@ -134,7 +138,8 @@ class PostgresReadModels(ReadModelStore):
                         user_id,
                         *key,
                     )
-                    base, state = key, decode_state(zlib.decompress(body))
+                    with collector_paused():
+                        base, state = key, decode_state(zlib.decompress(body))
                     break
             tail = await conn.fetch(
                 "SELECT body FROM events WHERE user_id = $1 AND (hlc, device, dseq) > ($2, $3, $4)"
@@ -145,7 +150,8 @@ class PostgresReadModels(ReadModelStore):
                 *upto,
                 pos,
             )
-        return fold([decode_event(r[0]) for r in tail], state)
+        with collector_paused():
+            return fold([decode_event(r[0]) for r in tail], state)
 
     async def state_happened_by(self, user_id: int, at: datetime) -> CareerState:
         # The events that occurred by then plus every retraction: see the SQLite twin.
@@ -158,7 +164,8 @@ class PostgresReadModels(ReadModelStore):
             user_id,
             micros(at),
         )
-        return happened_by([decode_event(r[0]) for r in rows], at)
+        with collector_paused():
+            return happened_by([decode_event(r[0]) for r in rows], at)
 
     async def timeline(
         self,

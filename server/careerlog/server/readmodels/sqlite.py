@@ -30,6 +30,7 @@ from uuid import UUID
 import aiosqlite
 
 from careerlog.server.readmodels.base import Checkpoint, Grant
+from careerlog.server.readmodels.folding import collector_paused
 from careerlog.server.readmodels.rows import (
     MIN_KEY,
     Key,
@@ -117,7 +118,10 @@ class SqliteReadModels(ReadModelStore):
     async def state(self, user_id: int) -> CareerState:
         async with self._reading() as db:
             body = await _scalar(db, "SELECT body FROM rm_states WHERE user_id = ?", (user_id,))
-        return new_state() if body is None else decode_state(body)
+        if body is None:
+            return new_state()
+        with collector_paused():
+            return decode_state(body)
 
     async def state_as_recorded(self, user_id: int, at: datetime) -> CareerState:
         limit = recorded_limit(at)
@@ -145,7 +149,8 @@ class SqliteReadModels(ReadModelStore):
                         " WHERE user_id = ? AND hlc = ? AND device = ? AND dseq = ?",
                         (user_id, *key),
                     )
-                    base, state = key, decode_state(zlib.decompress(body))
+                    with collector_paused():
+                        base, state = key, decode_state(zlib.decompress(body))
                     break
             tail = await db.execute_fetchall(
                 "SELECT body FROM events WHERE user_id = ? AND (hlc, device, dseq) > (?, ?, ?)"
@@ -153,7 +158,8 @@ class SqliteReadModels(ReadModelStore):
                 " ORDER BY hlc, device, dseq",
                 (user_id, *base, *upto, pos),
             )
-        return fold([decode_event(row[0]) for row in tail], state)
+        with collector_paused():
+            return fold([decode_event(row[0]) for row in tail], state)
 
     async def state_happened_by(self, user_id: int, at: datetime) -> CareerState:
         # Only the events that occurred by then, plus every retraction (a
@@ -168,7 +174,8 @@ class SqliteReadModels(ReadModelStore):
                 " ORDER BY t.hlc, t.device, t.dseq",
                 (user_id, micros(at)),
             )
-        return happened_by([decode_event(row[0]) for row in rows], at)
+        with collector_paused():
+            return happened_by([decode_event(row[0]) for row in rows], at)
 
     async def timeline(
         self,

@@ -294,6 +294,11 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             snap_bytes bigint NOT NULL
         )""",
         "CREATE TABLE rm_states (user_id bigint PRIMARY KEY, body bytea NOT NULL)",
+        # Stored out of line but not compressed again: a big state is read on
+        # every goal-progress request and rewritten by every projector step,
+        # and pglz would cost more than the bytes it saves (snapshots are
+        # zlib-compressed already).
+        "ALTER TABLE rm_states ALTER COLUMN body SET STORAGE EXTERNAL",
         """CREATE TABLE rm_snapshots (
             user_id bigint NOT NULL,
             hlc     bigint NOT NULL,
@@ -303,6 +308,7 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             body    bytea  NOT NULL,
             PRIMARY KEY (user_id, hlc, device, dseq)
         )""",
+        "ALTER TABLE rm_snapshots ALTER COLUMN body SET STORAGE EXTERNAL",
         """CREATE TABLE rm_retractions (
             user_id       bigint NOT NULL,
             hlc           bigint NOT NULL,
