@@ -107,6 +107,10 @@ _PAGE_QUERY = (
 )
 _BODY_PAGE_QUERY = _PAGE_QUERY.replace(", hlc, device, dseq FROM", " FROM")
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
+_INSERT_EVENT_IF_UNCHANGED = (
+    "INSERT INTO events (hlc, device, dseq, body) SELECT ?, ?, ?, ? "
+    "WHERE (SELECT data_version FROM pragma_data_version()) = ?"
+)
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
 #: HLC runs ahead only after receiving events from a faster clock).
@@ -497,7 +501,7 @@ class LocalStore:
         runs ``build`` again on the state as it now is.
 
         Group commit: ``record`` calls queue up, and one drain task builds
-        everything queued, in arrival order, and commits it in one statement,
+        everything queued, in arrival order, and commits it in one transaction,
         then takes what queued meanwhile. A caller that records one event at a
         time pays one commit per event, as before; a program recording as fast
         as it can (many calls in flight) pays one commit per group, never one
@@ -544,7 +548,7 @@ class LocalStore:
     async def _record_some(self, group: list[_Recording]) -> None:
         """Build each unsettled call of ``group`` in order and commit them.
 
-        Plain events go into one multi-row INSERT; one that needs a
+        Plain events are inserted together in one transaction; one that needs a
         transaction of its own (a retraction, or a snapshot falling due)
         commits what was built before it first. ``self.state`` runs ahead of
         the disk by the events being committed, and is reloaded if that fails.
@@ -606,26 +610,26 @@ class LocalStore:
     async def _commit_built(
         self, built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]]
     ) -> None:
-        """Commit events already folded into ``self.state``, in one statement.
+        """Commit events already folded into ``self.state``, in one transaction.
 
-        One statement is one transaction: all of them or none. It inserts
-        nothing if another process committed since we loaded (``data_version``
-        moved): the commands must then be validated again against the log as
-        it is now. (Not ``async with``: closing the cursor would be a second
-        round trip to the database thread; it is freed when dropped.)
+        Nothing is inserted if another process committed since we loaded
+        (``data_version`` moved): the commands must then be validated again
+        against the log as it is now. One event is one statement, one trip to
+        the database thread (not ``async with``: closing the cursor would be a
+        second trip; it is freed when dropped); a group is one trip too.
         """
         if not built:
             return
         try:
-            values = ", ".join(["(?, ?, ?, ?)"] * len(built))
-            params = [value for _, _, row in built for value in row]
-            cursor = await self._db.execute(
-                "INSERT INTO events (hlc, device, dseq, body) "
-                f"SELECT column1, column2, column3, column4 FROM (VALUES {values}) "
-                "WHERE (SELECT data_version FROM pragma_data_version()) = ?",
-                (*params, self._data_version),
-            )
-            if cursor.rowcount != len(built):
+            if len(built) == 1:
+                cursor = await self._db.execute(
+                    _INSERT_EVENT_IF_UNCHANGED, (*built[0][2], self._data_version)
+                )
+                stored = cursor.rowcount == 1
+            else:
+                rows = [row for _, _, row in built]
+                stored = await _on_db_thread(self._db, _insert_group, self._data_version, rows)
+            if not stored:
                 raise _StaleSequence
         except BaseException:
             await self._reload()
@@ -1261,6 +1265,25 @@ def _write_in_order(
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+
+
+def _insert_group(db: sqlite3.Connection, data_version: int, rows: list[tuple[Any, ...]]) -> bool:
+    """A group of recorded events in one transaction, on the database thread;
+    False (nothing stored) if another process committed since ``data_version``.
+    (One prepared INSERT run per row: a multi-row VALUES statement would be
+    compiled anew for every group size.)"""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if db.execute("PRAGMA data_version").fetchone()[0] != data_version:
+            db.execute("ROLLBACK")
+            return False
+        db.executemany(_INSERT_EVENT, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return True
 
 
 def _write_acks(
