@@ -22,7 +22,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from careerlog.server.api.errors import BadRequest
-from careerlog.server.api.params import Caller, Models, Orgs, Shell
+from careerlog.server.api.params import Caller, Models, Orgs, Server
 from careerlog.server.connection import now_ms
 from careerlog.server.runtime import Runtime
 from careerlog.shared.codec import decode_event, encode_event_json
@@ -51,7 +51,7 @@ async def export_lines(runtime: Runtime, user_id: int) -> AsyncIterator[bytes]:
     summary="Every event of the person, as JSON Lines",
     media_type="application/x-ndjson",
 )
-async def export_me(runtime: Shell, caller: Caller) -> Stream:
+async def export_me(runtime: Server, caller: Caller) -> Stream:
     return Stream(
         export_lines(runtime, caller.user_id),
         media_type="application/x-ndjson",
@@ -61,7 +61,7 @@ async def export_me(runtime: Shell, caller: Caller) -> Stream:
 
 @delete("/", tags=TAGS, summary="Delete the account and every trace of its data")
 async def delete_me(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     orgs: Orgs,
     caller: Caller,

@@ -24,7 +24,6 @@ from litestar.params import FromPath, PathParameter
 
 from careerlog.server.api import views
 from careerlog.server.api.errors import Forbidden, NotFound
-from careerlog.server.api.me import optional_instant, replay_moment
 from careerlog.server.api.params import (
     DEFAULT_LIMIT,
     Caller,
@@ -33,9 +32,11 @@ from careerlog.server.api.params import (
     Instant,
     Limit,
     Models,
-    Shell,
+    Server,
     Status,
     Types,
+    optional_instant,
+    replay_moment,
     server_today,
 )
 from careerlog.server.readmodels.base import Grant
@@ -95,7 +96,7 @@ async def _grant(
 
 @get("/people", tags=TAGS, summary="The people who share with the caller, and what")
 async def coach_people(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
 ) -> list[SharedPerson]:
@@ -105,7 +106,7 @@ async def coach_people(
 
 @get("/people/{person:str}", tags=TAGS, summary="What one person shares with the caller")
 async def coach_person(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -115,7 +116,7 @@ async def coach_person(
 
 @get("/people/{person:str}/goals", tags=TAGS, summary="Goals with progress (scope: progress)")
 async def coach_goals(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -127,7 +128,7 @@ async def coach_goals(
 
 @get("/people/{person:str}/goals/{goal_id:str}", tags=TAGS, summary="One goal (scope: progress)")
 async def coach_goal(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -143,7 +144,7 @@ async def coach_goal(
     summary="One goal's course-correction history (scope: history)",
 )
 async def coach_goal_history(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -156,7 +157,7 @@ async def coach_goal_history(
 
 @get("/people/{person:str}/history", tags=TAGS, summary="Every goal's history (scope: history)")
 async def coach_history(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -167,7 +168,7 @@ async def coach_history(
 
 @get("/people/{person:str}/timeline", tags=TAGS, summary="Timeline entries (scope: timeline)")
 async def coach_timeline(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -194,7 +195,7 @@ async def coach_timeline(
 
 @get("/people/{person:str}/replay", tags=TAGS, summary="The plan at a time (scope: timeline)")
 async def coach_replay(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -210,7 +211,7 @@ async def coach_replay(
 
 @get("/people/{person:str}/agenda", tags=TAGS, summary="Due and overdue (scope: progress)")
 async def coach_agenda(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -223,7 +224,7 @@ async def coach_agenda(
 
 @get("/people/{person:str}/reviews", tags=TAGS, summary="Review dates (scope: progress)")
 async def coach_reviews(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -234,7 +235,7 @@ async def coach_reviews(
 
 @get("/people/{person:str}/insights", tags=TAGS, summary="Streaks, warnings (scope: activity)")
 async def coach_insights(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -246,7 +247,7 @@ async def coach_insights(
 
 @get("/people/{person:str}/skills", tags=TAGS, summary="Skill gaps (scope: skills)")
 async def coach_skills(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -257,7 +258,7 @@ async def coach_skills(
 
 @get("/people/{person:str}/journal", tags=TAGS, summary="The journal (scope: journal)")
 async def coach_journal(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,
@@ -272,7 +273,7 @@ async def coach_journal(
     summary="The notes of daily activity (scope: journal)",
 )
 async def coach_notes(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
     person: Person,

@@ -8,7 +8,6 @@ date) so a client in another time zone can ask for its own day.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -16,7 +15,6 @@ from litestar import get
 from litestar.params import FromPath, QueryParameter
 
 from careerlog.server.api import views
-from careerlog.server.api.errors import BadRequest
 from careerlog.server.api.params import (
     DEFAULT_LIMIT,
     Caller,
@@ -27,12 +25,13 @@ from careerlog.server.api.params import (
     Instant,
     Limit,
     Models,
-    Shell,
+    Server,
     Status,
     Types,
+    optional_instant,
     parse_day,
-    parse_instant,
     parse_period,
+    replay_moment,
     server_today,
 )
 from careerlog.shared.projections.activity import Insights, Thresholds
@@ -62,28 +61,9 @@ class Me(msgspec.Struct, kw_only=True):
     projected_events: int
 
 
-def optional_instant(name: str, text: str | None) -> datetime | None:
-    return None if text is None or text == "" else parse_instant(name, text)
-
-
-def replay_moment(
-    as_recorded: str | None, occurred_by: str | None
-) -> tuple[datetime | None, datetime | None]:
-    """Exactly one of the two replay parameters, parsed."""
-    recorded = optional_instant("as_recorded", as_recorded)
-    occurred = optional_instant("occurred_by", occurred_by)
-    if (recorded is None) == (occurred is None):
-        raise BadRequest(
-            "replay_needs_one_time",
-            "give exactly one of as_recorded (the plan as recorded by then) and occurred_by"
-            " (what had happened by then)",
-        )
-    return recorded, occurred
-
-
 @get("/", tags=TAGS, summary="Who the token belongs to, and how far their read models are")
 async def me(
-    runtime: Shell,
+    runtime: Server,
     models: Models,
     caller: Caller,
 ) -> Me:

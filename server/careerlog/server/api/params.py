@@ -44,15 +44,17 @@ __all__ = [
     "Limit",
     "Models",
     "Orgs",
-    "Shell",
+    "Server",
     "Status",
     "Types",
     "decode_cursor",
     "encode_cursor",
+    "optional_instant",
     "parse_day",
     "parse_instant",
     "parse_period",
     "parse_types",
+    "replay_moment",
     "server_today",
 ]
 
@@ -77,7 +79,7 @@ Key = tuple[int, str, int]
 Caller = NamedDependency[DeviceRecord]
 Models = NamedDependency[ReadModelStore]
 Orgs = NamedDependency[OrgStore]
-Shell = NamedDependency[Runtime]
+Server = NamedDependency[Runtime]
 
 # --- parameter types of the routes ---------------------------------------------------
 Day = Annotated[
@@ -165,6 +167,25 @@ def parse_instant(name: str, text: str) -> datetime:
         ) from None
     _in_range(name, moment.date())
     return moment
+
+
+def optional_instant(name: str, text: str | None) -> datetime | None:
+    return None if text is None or text == "" else parse_instant(name, text)
+
+
+def replay_moment(
+    as_recorded: str | None, occurred_by: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """Exactly one of the two replay parameters, parsed."""
+    recorded = optional_instant("as_recorded", as_recorded)
+    occurred = optional_instant("occurred_by", occurred_by)
+    if (recorded is None) == (occurred is None):
+        raise BadRequest(
+            "replay_needs_one_time",
+            "give exactly one of as_recorded (the plan as recorded by then) and occurred_by"
+            " (what had happened by then)",
+        )
+    return recorded, occurred
 
 
 def parse_period(start: str | None, end: str | None, today: date) -> tuple[date, date]:
