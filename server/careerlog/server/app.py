@@ -89,6 +89,7 @@ def create_app(settings: Settings) -> Litestar:
             *api.routers(),
         ],
         middleware=[RequestMetrics(runtime.metrics)],
+        plugins=api.plugins(),
         # Litestar's logging config would replace the root handler (and so the
         # CLI's JSON lines) when the app is made; server errors are logged by
         # the hook instead.

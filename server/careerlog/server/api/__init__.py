@@ -25,6 +25,7 @@ from careerlog.server.api.coach import COACH_ROUTES
 from careerlog.server.api.errors import api_error_response
 from careerlog.server.api.me import ME_ROUTES
 from careerlog.server.api.orgs import ORG_ROUTES
+from careerlog.server.api.schema import ArrayLikeStructs
 from careerlog.server.orgs import OrgStore, open_orgs
 from careerlog.server.runtime import Runtime
 
@@ -68,6 +69,10 @@ class Api:
                 )
             }
         )
+
+    def plugins(self) -> list[ArrayLikeStructs]:
+        """The app plugins the API's schema needs."""
+        return [ArrayLikeStructs()]
 
     def routers(self) -> list[Router]:
         dependencies: dict[str, Any] = {
