@@ -6,10 +6,12 @@
   (upcast to the current schema), the same form ``careerlog export`` writes,
   so ``careerlog import`` takes it back losslessly.
 - Deletion revokes every device first (their live sockets close on every
-  node, and a token in flight stops working), then deletes the log and the
-  accounts rows, the read models and the organisation memberships. It asks
-  for the user's name in ``confirm`` so that no stray request deletes a life's
-  record by accident.
+  node, and a token in flight stops working), then deletes the log, the
+  accounts rows, the read models and the organisation memberships (the event
+  store's ``delete_user`` does all of it in one transaction; the read models'
+  and organisations' own deletes after it are idempotent and cover a store
+  that did not). It asks for the user's name in ``confirm`` so that no stray
+  request deletes a life's record by accident.
 """
 
 from __future__ import annotations

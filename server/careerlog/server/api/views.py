@@ -2,7 +2,7 @@
 
 Each function reads one user's read models and returns the JSON body of one
 endpoint. ``scopes`` says whose eyes it is for: ``None`` is the person
-themselves (everything, as recorded), a set of scopes is a coach under a
+themselves (everything), a set of scopes is a coach under a
 grant, and then :mod:`careerlog.shared.projections.sharing` decides what is
 withheld. The routes in ``me`` and ``coach`` only parse parameters and check
 the grant; so the person and the coach can never drift apart in what a view
