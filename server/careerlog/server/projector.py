@@ -43,7 +43,7 @@ from careerlog.server.readmodels.rows import (
     goal_rows,
     grant_rows,
 )
-from careerlog.server.readmodels.writer import ProjectionLag, ReadModelStore
+from careerlog.server.readmodels.writer import ProjectionLag, ReadModelStore, WriteOutcome
 from careerlog.server.store import EventStore, Stored
 from careerlog.shared.codec import decode_event
 from careerlog.shared.events import EntryRetracted, Event
@@ -80,6 +80,17 @@ class ProjectorStats:
     conflicts: int = 0
     #: Steps that failed with an error (the user is retried by the next scan).
     failures: int = 0
+
+
+@dataclass(slots=True)
+class _Step:
+    """A folded page, ready to write."""
+
+    update: Update
+    #: Where the user stands once ``update`` applies.
+    after: _Cached
+    events: int
+    refold: bool
 
 
 @dataclass(slots=True)
@@ -218,42 +229,79 @@ class Projector:
     # -- one user ---------------------------------------------------------
 
     async def project_user(self, user_id: int) -> int:
-        """Fold the user's new events, page by page, until caught up; return how many."""
+        """Fold the user's new events, page by page, until caught up; return how many.
+
+        Pipelined: while page k is being written (on the database's thread or
+        server), page k+1 is read and folded onto the state page k left in
+        memory. Writes stay in order, one at a time: page k+1's write is sent
+        only once page k's applied, and expects the checkpoint it set. If page
+        k's write does not apply, page k+1's fold is thrown away with the
+        state it was folded on, and the user is loaded again.
+        """
         folded = 0
+        cached = self._cache.pop(user_id, None)
         ahead: asyncio.Task[list[Stored]] | None = None
+        writing: tuple[asyncio.Task[WriteOutcome], _Step] | None = None
         try:
             while True:
-                if not self._leads(user_id):
+                if cached is None:
+                    cached = await self._load(user_id)
+                step: _Step | None = None
+                if self._leads(user_id):
+                    step, ahead = await self._fold_page(user_id, cached, ahead)
+                if writing is not None:
+                    task, previous = writing
+                    writing = None
+                    outcome = await task
+                    if outcome != "applied":
+                        if outcome == "conflict":
+                            self.stats.conflicts += 1
+                        cached = None
+                        if outcome == "gone":
+                            return folded
+                        continue  # lost a race: again from the new checkpoint
+                    folded += self._count(previous)
+                if step is None:
+                    if cached is not None:
+                        self._remember(user_id, cached)
                     return folded
-                done, ahead = await self._step(user_id, ahead)
-                if done is None:  # lost a race: go again from the new checkpoint
-                    continue
-                if done == 0:
-                    return folded
-                folded += done
+                writing = (asyncio.create_task(self.read_models.write(step.update)), step)
+                cached = step.after
         finally:
             if ahead is not None:
                 ahead.cancel()
                 with contextlib.suppress(BaseException):
                     await ahead
+            if writing is not None:
+                # Cancelled mid-write: let it finish (it commits or not), forget the state.
+                with contextlib.suppress(BaseException):
+                    await writing[0]
+                self._cache.pop(user_id, None)
 
-    async def _step(
-        self, user_id: int, ahead: asyncio.Task[list[Stored]] | None
-    ) -> tuple[int | None, asyncio.Task[list[Stored]] | None]:
-        """One page: fold and write it. Returns the events folded (None: lost a
-        race) and the read of the next page, started before this one is folded."""
-        cached = self._cache.pop(user_id, None)
-        if cached is None:
-            loaded = await self.read_models.load(user_id)
-            if loaded is None:
-                cached = _Cached(0, MIN_KEY, new_state(), 0, 0)
-            else:
-                cp = loaded.checkpoint
-                with collector_paused():
-                    state = decode_state(loaded.state)
-                cached = _Cached(cp.pos, cp.key, state, loaded.snap_since, loaded.snap_bytes)
-        # A checkpoint is only ever written with events, so pos 0 means none yet.
-        expected = cached.pos or None
+    def _count(self, step: _Step) -> int:
+        if step.refold:
+            self.stats.refolds += 1
+        else:
+            self.stats.applied += step.events
+        return step.events
+
+    async def _load(self, user_id: int) -> _Cached:
+        loaded = await self.read_models.load(user_id)
+        if loaded is None:
+            return _Cached(0, MIN_KEY, new_state(), 0, 0)
+        cp = loaded.checkpoint
+        with collector_paused():
+            state = decode_state(loaded.state)
+        return _Cached(cp.pos, cp.key, state, loaded.snap_since, loaded.snap_bytes)
+
+    async def _fold_page(
+        self, user_id: int, cached: _Cached, ahead: asyncio.Task[list[Stored]] | None
+    ) -> tuple[_Step | None, asyncio.Task[list[Stored]] | None]:
+        """Read and fold the page after ``cached``; None when there is none.
+
+        Also returns the read of the next page, started before this one is
+        folded. ``cached.state`` is folded in place: it belongs to the step now.
+        """
         if ahead is not None:
             stored = await ahead
             if stored and stored[0].pos != cached.pos + 1:  # read for another checkpoint
@@ -261,8 +309,7 @@ class Projector:
         else:
             stored = await self.store.read(user_id, cached.pos, PAGE)
         if not stored:
-            self._remember(user_id, cached)
-            return 0, None
+            return None, None
         max_pos = stored[-1].pos
         # A full page: the next one is probably there too; read it while folding.
         ahead = (
@@ -288,23 +335,12 @@ class Projector:
         else:
             earliest = min([key_of(events[0]), *reach_back] if late else reach_back)
             replace_after, result = await self._refold(user_id, earliest, events, targets, max_pos)
-        update = self._update(user_id, expected, max_pos, result, replace_after)
-        outcome = await self.read_models.write(update)
-        if outcome == "conflict":
-            self.stats.conflicts += 1
-            return None, ahead
-        if outcome == "gone":
-            return 0, ahead
-        if replace_after is None:
-            self.stats.applied += len(events)
-        else:
-            self.stats.refolds += 1
+        # A checkpoint is only ever written with events, so pos 0 means none yet.
+        update = self._update(user_id, cached.pos or None, max_pos, result, replace_after)
         state = result.state
         assert state.last_key is not None
-        self._remember(
-            user_id, _Cached(max_pos, state.last_key, state, result.snap_since, result.snap_bytes)
-        )
-        return len(events), ahead
+        after = _Cached(max_pos, state.last_key, state, result.snap_since, result.snap_bytes)
+        return _Step(update, after, len(events), replace_after is not None), ahead
 
     async def _outside_targets(self, user_id: int, events: list[Event]) -> dict[UUID, Key]:
         """Keys of the already-folded events that new retractions take back."""

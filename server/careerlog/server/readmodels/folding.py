@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from careerlog.server.readmodels.rows import (
+    EPOCH,
     Key,
     RetractionRow,
     SnapshotRow,
     TimelineRow,
-    micros,
     snapshot_interval,
 )
 from careerlog.shared.events import EntryRetracted, Event
@@ -85,24 +85,30 @@ def fold_run(
     snapshots: list[SnapshotRow] = []
     retractions: list[RetractionRow] = []
     interval = snapshot_interval(snap_bytes)
+    epoch = EPOCH
+    append = entries.append
+    # The loop runs once per event of every rebuild: names are local and the
+    # work is inlined (``micros``, the key) where a call would cost as much.
     for i, event in enumerate(run):
-        key = (event.hlc, event.device, event.dseq)
+        kind = type(event)
         # Named from the state just before the event, as it stood then.
         summary, record_id = summarize(event, state)
-        hlc, device, dseq = key
-        entries.append(
+        delta = event.occurred_at - epoch
+        append(
             (
-                hlc,
-                device,
-                dseq,
+                event.hlc,
+                event.device,
+                event.dseq,
                 event.id.bytes,
-                type(event).__name__,
-                micros(event.occurred_at),
+                kind.__name__,
+                (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,
                 record_id,
                 summary,
             )
         )
-        if type(event) is EntryRetracted:
+        if kind is EntryRetracted:
+            assert isinstance(event, EntryRetracted)
+            key = (event.hlc, event.device, event.dseq)
             j = index.get(event.target)
             target = key_of(run[j]) if j is not None else targets.get(event.target)
             retractions.append(RetractionRow(key, target))
@@ -117,7 +123,7 @@ def fold_run(
         if snap_since >= interval:
             raw = encode_state(state)
             body = zlib.compress(raw, 1)
-            snapshots.append(SnapshotRow(key, state.event_count, body))
+            snapshots.append(SnapshotRow(key_of(event), state.event_count, body))
             if has_retractions:
                 marks.append((i, raw))
             snap_since, snap_bytes = 0, len(body)

@@ -30,6 +30,7 @@ from careerlog.shared.projections.state import CareerState
 from careerlog.shared.projections.timeline import TimelineEntry
 
 __all__ = [
+    "EPOCH",
     "MIN_KEY",
     "SNAPSHOT_BYTES_PER_EVENT",
     "SNAPSHOT_MAX_EVERY",
@@ -64,7 +65,8 @@ SNAPSHOT_MAX_EVERY = 8000
 #: state is snapshotted less often, within the bounds above.
 SNAPSHOT_BYTES_PER_EVENT = 40
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: What ``occurred_us`` counts from.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def snapshot_interval(last_snapshot_bytes: int) -> int:
@@ -87,12 +89,12 @@ def usable(snapshot: Key, upto: Key, retractions: list[RetractionRow]) -> bool:
 
 def micros(at: datetime) -> int:
     """Microseconds since the epoch, exactly (``timestamp()`` would round)."""
-    delta = at - _EPOCH
+    delta = at - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+    return EPOCH + timedelta(microseconds=us)
 
 
 def recorded_limit(at: datetime) -> int:
