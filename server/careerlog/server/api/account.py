@@ -23,7 +23,7 @@ from litestar import delete, get
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from careerlog.server.api.errors import BadRequest
+from careerlog.server.api.errors import ERROR_RESPONSES, BadRequest
 from careerlog.server.api.params import Caller, Models, Orgs, Server
 from careerlog.server.connection import now_ms
 from careerlog.server.runtime import Runtime
@@ -50,6 +50,7 @@ async def export_lines(runtime: Runtime, user_id: int) -> AsyncIterator[bytes]:
 @get(
     "/export",
     tags=TAGS,
+    responses=ERROR_RESPONSES,
     summary="Every event of the person, as JSON Lines",
     media_type="application/x-ndjson",
 )
@@ -61,7 +62,12 @@ async def export_me(runtime: Server, caller: Caller) -> Stream:
     )
 
 
-@delete("/", tags=TAGS, summary="Delete the account and every trace of its data")
+@delete(
+    "/",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Delete the account and every trace of its data",
+)
 async def delete_me(
     runtime: Server,
     models: Models,

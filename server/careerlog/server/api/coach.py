@@ -23,7 +23,7 @@ from litestar import get
 from litestar.params import FromPath, PathParameter
 
 from careerlog.server.api import views
-from careerlog.server.api.errors import Forbidden, NotFound
+from careerlog.server.api.errors import ERROR_RESPONSES, Forbidden, NotFound
 from careerlog.server.api.params import (
     DEFAULT_LIMIT,
     Caller,
@@ -94,7 +94,12 @@ async def _grant(
     raise NotFound("not_shared", f"nobody named {person[:80]!r} shares anything with you")
 
 
-@get("/people", tags=TAGS, summary="The people who share with the caller, and what")
+@get(
+    "/people",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The people who share with the caller, and what",
+)
 async def coach_people(
     runtime: Server,
     models: Models,
@@ -104,7 +109,12 @@ async def coach_people(
     return sorted((_shared(g) for g in grants), key=lambda p: p.person)
 
 
-@get("/people/{person:str}", tags=TAGS, summary="What one person shares with the caller")
+@get(
+    "/people/{person:str}",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="What one person shares with the caller",
+)
 async def coach_person(
     runtime: Server,
     models: Models,
@@ -114,7 +124,12 @@ async def coach_person(
     return _shared(await _grant(runtime, models, caller, person, None))
 
 
-@get("/people/{person:str}/goals", tags=TAGS, summary="Goals with progress (scope: progress)")
+@get(
+    "/people/{person:str}/goals",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Goals with progress (scope: progress)",
+)
 async def coach_goals(
     runtime: Server,
     models: Models,
@@ -126,7 +141,12 @@ async def coach_goals(
     return views.goals_view(await models.state(grant.owner_id), server_today(), status)
 
 
-@get("/people/{person:str}/goals/{goal_id:str}", tags=TAGS, summary="One goal (scope: progress)")
+@get(
+    "/people/{person:str}/goals/{goal_id:str}",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="One goal (scope: progress)",
+)
 async def coach_goal(
     runtime: Server,
     models: Models,
@@ -141,6 +161,7 @@ async def coach_goal(
 @get(
     "/people/{person:str}/goals/{goal_id:str}/history",
     tags=TAGS,
+    responses=ERROR_RESPONSES,
     summary="One goal's course-correction history (scope: history)",
 )
 async def coach_goal_history(
@@ -155,7 +176,12 @@ async def coach_goal_history(
     return views.goal_history_view(state, goal_id, grant.scopes)
 
 
-@get("/people/{person:str}/history", tags=TAGS, summary="Every goal's history (scope: history)")
+@get(
+    "/people/{person:str}/history",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Every goal's history (scope: history)",
+)
 async def coach_history(
     runtime: Server,
     models: Models,
@@ -166,7 +192,12 @@ async def coach_history(
     return views.history_view(await models.state(grant.owner_id), grant.scopes)
 
 
-@get("/people/{person:str}/timeline", tags=TAGS, summary="Timeline entries (scope: timeline)")
+@get(
+    "/people/{person:str}/timeline",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Timeline entries (scope: timeline)",
+)
 async def coach_timeline(
     runtime: Server,
     models: Models,
@@ -193,7 +224,12 @@ async def coach_timeline(
     )
 
 
-@get("/people/{person:str}/replay", tags=TAGS, summary="The plan at a time (scope: timeline)")
+@get(
+    "/people/{person:str}/replay",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The plan at a time (scope: timeline)",
+)
 async def coach_replay(
     runtime: Server,
     models: Models,
@@ -209,7 +245,12 @@ async def coach_replay(
     )
 
 
-@get("/people/{person:str}/agenda", tags=TAGS, summary="Due and overdue (scope: progress)")
+@get(
+    "/people/{person:str}/agenda",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Due and overdue (scope: progress)",
+)
 async def coach_agenda(
     runtime: Server,
     models: Models,
@@ -222,7 +263,12 @@ async def coach_agenda(
     return views.agenda_view(state, server_today(), horizon_days, grant.scopes)
 
 
-@get("/people/{person:str}/reviews", tags=TAGS, summary="Review dates (scope: progress)")
+@get(
+    "/people/{person:str}/reviews",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Review dates (scope: progress)",
+)
 async def coach_reviews(
     runtime: Server,
     models: Models,
@@ -233,7 +279,12 @@ async def coach_reviews(
     return views.reviews_view(await models.state(grant.owner_id), grant.scopes)
 
 
-@get("/people/{person:str}/insights", tags=TAGS, summary="Streaks, warnings (scope: activity)")
+@get(
+    "/people/{person:str}/insights",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Streaks, warnings (scope: activity)",
+)
 async def coach_insights(
     runtime: Server,
     models: Models,
@@ -245,7 +296,12 @@ async def coach_insights(
     return views.insights_view(state, server_today(), Thresholds(), grant.scopes)
 
 
-@get("/people/{person:str}/skills", tags=TAGS, summary="Skill gaps (scope: skills)")
+@get(
+    "/people/{person:str}/skills",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Skill gaps (scope: skills)",
+)
 async def coach_skills(
     runtime: Server,
     models: Models,
@@ -256,7 +312,12 @@ async def coach_skills(
     return skill_gaps(await models.state(grant.owner_id))
 
 
-@get("/people/{person:str}/journal", tags=TAGS, summary="The journal (scope: journal)")
+@get(
+    "/people/{person:str}/journal",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The journal (scope: journal)",
+)
 async def coach_journal(
     runtime: Server,
     models: Models,
@@ -270,6 +331,7 @@ async def coach_journal(
 @get(
     "/people/{person:str}/journal/notes",
     tags=TAGS,
+    responses=ERROR_RESPONSES,
     summary="The notes of daily activity (scope: journal)",
 )
 async def coach_notes(

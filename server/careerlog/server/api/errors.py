@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -17,21 +18,50 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
 )
 
 __all__ = [
+    "ERROR_RESPONSES",
     "ApiError",
     "BadRequest",
     "Conflict",
+    "ErrorBody",
     "Forbidden",
     "NotFound",
     "api_error_response",
 ]
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """The body of every error (documented in OpenAPI for each route)."""
+
+    status_code: int
+    #: Stable: programs branch on it (docs/api.md lists every code).
+    code: str
+    #: For people; may be reworded.
+    detail: str
+    #: Parameter validation: ``[{"message", "key", "source"}]``.
+    extra: list[Any] | dict[str, Any] | None = None
+
+
+def _spec(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+
+
+#: The error responses every API route may give, for its OpenAPI entry.
+ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    HTTP_400_BAD_REQUEST: _spec("A bad parameter (see code)."),
+    HTTP_401_UNAUTHORIZED: _spec("No device token, or an unknown or revoked one."),
+    HTTP_403_FORBIDDEN: _spec("Not shared, or not an admin (see code)."),
+    HTTP_404_NOT_FOUND: _spec("No such goal, person or organisation (see code)."),
+}
 
 
 class ApiError(HTTPException):

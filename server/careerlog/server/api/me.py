@@ -15,6 +15,7 @@ from litestar import get
 from litestar.params import FromPath, QueryParameter
 
 from careerlog.server.api import views
+from careerlog.server.api.errors import ERROR_RESPONSES
 from careerlog.server.api.params import (
     DEFAULT_LIMIT,
     Caller,
@@ -61,7 +62,12 @@ class Me(msgspec.Struct, kw_only=True):
     projected_events: int
 
 
-@get("/", tags=TAGS, summary="Who the token belongs to, and how far their read models are")
+@get(
+    "/",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Who the token belongs to, and how far their read models are",
+)
 async def me(
     runtime: Server,
     models: Models,
@@ -78,7 +84,12 @@ async def me(
     )
 
 
-@get("/summary", tags=TAGS, summary="The one-screen summary (careerlog status)")
+@get(
+    "/summary",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The one-screen summary (careerlog status)",
+)
 async def my_summary(
     models: Models,
     caller: Caller,
@@ -87,7 +98,12 @@ async def my_summary(
     return summary(await models.state(caller.user_id), parse_day("today", today, server_today()))
 
 
-@get("/goals", tags=TAGS, summary="Goals with progress, closest to failing first")
+@get(
+    "/goals",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Goals with progress, closest to failing first",
+)
 async def my_goals(
     models: Models,
     caller: Caller,
@@ -98,7 +114,7 @@ async def my_goals(
     return views.goals_view(state, parse_day("today", today, server_today()), status)
 
 
-@get("/goals/{goal_id:str}", tags=TAGS, summary="One goal with progress")
+@get("/goals/{goal_id:str}", tags=TAGS, responses=ERROR_RESPONSES, summary="One goal with progress")
 async def my_goal(
     models: Models,
     caller: Caller,
@@ -109,19 +125,34 @@ async def my_goal(
     return views.goal_view(state, goal_id, parse_day("today", today, server_today()))
 
 
-@get("/goals/{goal_id:str}/history", tags=TAGS, summary="One goal's course-correction history")
+@get(
+    "/goals/{goal_id:str}/history",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="One goal's course-correction history",
+)
 async def my_goal_history(
     models: Models, caller: Caller, goal_id: FromPath[str]
 ) -> CorrectionHistory:
     return views.goal_history_view(await models.state(caller.user_id), goal_id, None)
 
 
-@get("/history", tags=TAGS, summary="Every goal's course-correction history, and reason counts")
+@get(
+    "/history",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Every goal's course-correction history, and reason counts",
+)
 async def my_history(models: Models, caller: Caller) -> views.HistoryOverview:
     return views.history_view(await models.state(caller.user_id), None)
 
 
-@get("/timeline", tags=TAGS, summary="Timeline entries, newest first, in pages")
+@get(
+    "/timeline",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Timeline entries, newest first, in pages",
+)
 async def my_timeline(
     models: Models,
     caller: Caller,
@@ -145,7 +176,12 @@ async def my_timeline(
     )
 
 
-@get("/replay", tags=TAGS, summary="The plan as recorded at a time, or as it had happened by one")
+@get(
+    "/replay",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The plan as recorded at a time, or as it had happened by one",
+)
 async def my_replay(
     models: Models,
     caller: Caller,
@@ -158,7 +194,7 @@ async def my_replay(
     )
 
 
-@get("/agenda", tags=TAGS, summary="What is due and overdue")
+@get("/agenda", tags=TAGS, responses=ERROR_RESPONSES, summary="What is due and overdue")
 async def my_agenda(
     models: Models,
     caller: Caller,
@@ -169,7 +205,12 @@ async def my_agenda(
     return views.agenda_view(state, parse_day("today", today, server_today()), horizon_days, None)
 
 
-@get("/insights", tags=TAGS, summary="Streaks, consistency and stagnation warnings")
+@get(
+    "/insights",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Streaks, consistency and stagnation warnings",
+)
 async def my_insights(
     models: Models,
     caller: Caller,
@@ -185,29 +226,44 @@ async def my_insights(
     return views.insights_view(state, parse_day("today", today, server_today()), thresholds, None)
 
 
-@get("/skills", tags=TAGS, summary="Skill gaps, the widest first")
+@get("/skills", tags=TAGS, responses=ERROR_RESPONSES, summary="Skill gaps, the widest first")
 async def my_skills(models: Models, caller: Caller) -> list[SkillGap]:
     return skill_gaps(await models.state(caller.user_id))
 
 
-@get("/reviews", tags=TAGS, summary="Reviews, newest first")
+@get("/reviews", tags=TAGS, responses=ERROR_RESPONSES, summary="Reviews, newest first")
 async def my_reviews(models: Models, caller: Caller) -> list[Review]:
     return views.reviews_view(await models.state(caller.user_id), None)
 
 
-@get("/journal", tags=TAGS, summary="Reviews, reflections and achievements in the person's words")
+@get(
+    "/journal",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Reviews, reflections and achievements in the person's words",
+)
 async def my_journal(models: Models, caller: Caller) -> Journal:
     return journal(await models.state(caller.user_id))
 
 
-@get("/journal/notes", tags=TAGS, summary="The notes of daily activity, newest first, in pages")
+@get(
+    "/journal/notes",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The notes of daily activity, newest first, in pages",
+)
 async def my_notes(
     models: Models, caller: Caller, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> views.TimelinePage:
     return await views.notes_view(models, caller.user_id, cursor=cursor, limit=limit)
 
 
-@get("/analytics", tags=TAGS, summary="Figures for a period (default: the last 30 days)")
+@get(
+    "/analytics",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="Figures for a period (default: the last 30 days)",
+)
 async def my_analytics(
     models: Models,
     caller: Caller,
@@ -228,7 +284,12 @@ async def my_analytics(
     return period_analytics(await models.state(caller.user_id), first, last)
 
 
-@get("/shares", tags=TAGS, summary="The grants the person has made that are in force")
+@get(
+    "/shares",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The grants the person has made that are in force",
+)
 async def my_shares(
     models: Models,
     caller: Caller,

@@ -14,7 +14,7 @@ import msgspec
 from litestar import get
 from litestar.params import PathParameter
 
-from careerlog.server.api.errors import Forbidden, NotFound
+from careerlog.server.api.errors import ERROR_RESPONSES, Forbidden, NotFound
 from careerlog.server.api.params import Caller, Models, Orgs, server_today
 from careerlog.server.orgs import ORG_ID_PATTERN
 from careerlog.shared.projections.analytics import (
@@ -40,7 +40,12 @@ class OrgMembership(msgspec.Struct, kw_only=True):
     admin: bool
 
 
-@get("/", tags=TAGS, summary="The organisations the caller belongs to or administers")
+@get(
+    "/",
+    tags=TAGS,
+    responses=ERROR_RESPONSES,
+    summary="The organisations the caller belongs to or administers",
+)
 async def my_orgs(orgs: Orgs, caller: Caller) -> list[OrgMembership]:
     return [
         OrgMembership(org=m.org, member=m.member, admin=m.admin)
@@ -51,6 +56,7 @@ async def my_orgs(orgs: Orgs, caller: Caller) -> list[OrgMembership]:
 @get(
     "/{org:str}/aggregates",
     tags=TAGS,
+    responses=ERROR_RESPONSES,
     summary="Aggregates over the members; groups under five are suppressed (admins only)",
 )
 async def org_aggregates_view(
