@@ -53,12 +53,18 @@ SERVER_SETTINGS = {
     "idle_in_transaction_session_timeout": "60s",
 }
 
-_INSERT_TIMELINE = """
-INSERT INTO rm_timeline (user_id, hlc, device, dseq, event_id, type, occurred_us, record_id,
-                         summary, retracted)
-SELECT $1, t.* FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::bytea[], $6::text[],
-                           $7::bigint[], $8::text[], $9::text[], $10::boolean[]) AS t
-"""
+_TIMELINE_COLUMNS = (
+    "user_id",
+    "hlc",
+    "device",
+    "dseq",
+    "event_id",
+    "type",
+    "occurred_us",
+    "record_id",
+    "summary",
+    "retracted",
+)
 
 _INSERT_GOALS = """
 INSERT INTO rm_goals (user_id, goal_id, status, horizon, parent_id, start_on, due_on,
@@ -388,9 +394,13 @@ async def _write(conn: Any, u: Update) -> WriteOutcome:
                 *u.replace_after,
             )
     if u.timeline:
-        # Transposed in C: one array per column for the one unnest statement.
-        columns = zip(*u.timeline, strict=True)
-        await conn.execute(_INSERT_TIMELINE, user, *(list(column) for column in columns))
+        # COPY, not an unnest INSERT: a fifth of the client's work and half the
+        # server's for thousands of rows. Nothing to check on conflict: the
+        # compare-and-set above admits one writer, and rows after the old
+        # checkpoint (or after ``replace_after``) cannot exist yet.
+        await conn.copy_records_to_table(
+            "rm_timeline", records=[(user, *row) for row in u.timeline], columns=_TIMELINE_COLUMNS
+        )
     if u.snapshots:
         await conn.executemany(
             "INSERT INTO rm_snapshots (user_id, hlc, device, dseq, events, body)"
