@@ -500,7 +500,7 @@ async def record_many(store: LocalStore, count: int, recorded: asyncio.Event | N
 
     def done(task: asyncio.Task[Event]) -> None:
         room.release()
-        if task.exception() is not None:
+        if not task.cancelled() and task.exception() is not None:
             failed.append(task.exception())  # type: ignore[arg-type]
         if recorded is not None:
             recorded.set()
@@ -546,10 +546,12 @@ async def stream(
     async def pusher() -> None:
         nonlocal peer
         acked = 0
+        sent = 0  # the highest dseq pushed and answered on this connection
+        recording: asyncio.Future[None] | None = None  # the last outcome being stored
         delays = reconnect_delays(500, 60_000, random.random)
         while acked < count:
             wake.clear()
-            rows = await store.pending(max_batch)
+            rows = await store.pending(max_batch, after=sent)
             if not rows:
                 await wake.wait()
                 continue
@@ -558,12 +560,22 @@ async def stream(
             except PeerClosed as closed:
                 reconnects.append(closed.error.code if closed.error else "dropped")
                 await peer.close()
+                if recording is not None:
+                    await recording
+                sent = 0  # the outbox is pushed again from its start
                 await asyncio.sleep(next(delays) / 1000)  # as SyncEngine backs off
                 peer = await RawPeer.open(node.ws_url, token, store.device)
                 continue
+            # Record this outcome while the next batch is read and pushed.
+            if recording is not None:
+                await recording
             pairs = zip(rows, result.results, strict=True)
-            await store.mark_acked([(e.id, e.dseq, r.pos or 0) for (e, _), r in pairs])
+            acks = [(e.id, e.dseq, r.pos or 0) for (e, _), r in pairs]
+            recording = asyncio.get_running_loop().create_task(store.mark_acked(acks))
+            sent = rows[-1][0].dseq
             acked += sum(r.status != "rejected" for r in result.results)
+        if recording is not None:
+            await recording
 
     start = time.perf_counter()
     await asyncio.gather(recorder(), pusher())

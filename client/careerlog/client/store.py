@@ -122,6 +122,8 @@ _Recording: TypeAlias = tuple[Callable[[CareerState, Envelope], Event], "asyncio
 #: Most events in one group's INSERT (four parameters each, well inside
 #: SQLite's limit of 32,766 per statement).
 _GROUP_ROWS = 1000
+#: Events built between two turns of the event loop while a group is built.
+_YIELD_EVERY = 32
 
 
 class _StaleSequence(Exception):
@@ -554,9 +556,13 @@ class LocalStore:
         the disk by the events being committed, and is reloaded if that fails.
         """
         built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]] = []
-        for build, future in group:
+        for n, (build, future) in enumerate(group, start=1):
             if future.done():
                 continue  # settled by an earlier attempt, or cancelled
+            if n % _YIELD_EVERY == 0:
+                # Let the loop breathe inside a big group: a socket read or a
+                # finished database trip of another task waits at most this long.
+                await asyncio.sleep(0)
             env = self._envelope()
             try:
                 event = build(self.state, env)
@@ -1064,10 +1070,15 @@ class LocalStore:
         index ``own_unacked`` is, so SQLite uses the index."""
         return f"device = '{self.device}' AND pos IS NULL"
 
-    async def pending(self, limit: int) -> list[tuple[Event, bytes]]:
-        """This device's unacknowledged events, oldest first, with their bytes."""
+    async def pending(self, limit: int, *, after: int = 0) -> list[tuple[Event, bytes]]:
+        """This device's unacknowledged events, oldest first, with their bytes.
+
+        ``after``: only those with a ``dseq`` above it (a pusher that records
+        a batch's outcome while it pushes the next asks past what it sent).
+        """
         async with self._db.execute(
-            f"SELECT body FROM events WHERE {self._queued} ORDER BY dseq LIMIT ?", (limit,)
+            f"SELECT body FROM events WHERE {self._queued} AND dseq > ? ORDER BY dseq LIMIT ?",
+            (after, limit),
         ) as cursor:
             rows = await cursor.fetchall()
         return [(decode_event(row[0]), row[0]) for row in rows]
