@@ -120,3 +120,19 @@ def test_a_snapshot_is_not_usable_past_a_retraction_reaching_behind_it() -> None
     assert not usable((20, "a", 1), (60, "a", 1), [retraction])
     assert usable((5, "a", 1), (60, "a", 1), [retraction])  # before the target
     assert usable((20, "a", 1), (60, "a", 1), [RetractionRow((50, "a", 1), None)])
+
+
+def test_a_retraction_sorting_before_its_target_takes_nothing_back_in_any_cut() -> None:
+    # A forged or broken stream: the retraction is stamped before its target.
+    early = History(device="aaa", today=date(2026, 1, 5))
+    late = History(device="bbb", today=date(2026, 1, 6))
+    goal = late.goal("Give talks")
+    early.retract(late.event_for(goal))
+    events = sorted(early.events + late.events, key=key_of)
+
+    whole = fold_run(new_state(), events, snap_since=0, snap_bytes=0)
+    parts = in_runs(events, [1])
+
+    assert whole.retractions == parts.retractions == [RetractionRow(key_of(events[0]), None)]
+    assert goal in whole.state.goals
+    assert encode_state(whole.state) == encode_state(parts.state) == encode_state(fold(events))

@@ -110,7 +110,14 @@ def fold_run(
             assert isinstance(event, EntryRetracted)
             key = (event.hlc, event.device, event.dseq)
             j = index.get(event.target)
-            target = key_of(run[j]) if j is not None else targets.get(event.target)
+            # A retraction that sorts before its target takes nothing back (see
+            # ``retracted_ids``): it has no target, whether or not that event
+            # has arrived yet, so incremental folding and a rebuild agree.
+            target: Key | None = None
+            if j is None:
+                target = targets.get(event.target)
+            elif j < i:
+                target = key_of(run[j])
             retractions.append(RetractionRow(key, target))
             if j is not None and j < i:
                 reaches.append((i, j))
