@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -401,3 +402,40 @@ async def test_a_projector_leading_some_partitions_projects_only_their_users(
 
     projected = {u for u in users if await models.checkpoint(u) is not None}
     assert projected == {u for u in users if u % 2 == 1}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_any_arrival_order_gives_the_rows_of_a_rebuild(
+    store: EventStore, models: ReadModelStore, store_url: str, seed: int
+) -> None:
+    rng = random.Random(seed)
+    laptop = busy_history(1400, device="laptop")
+    phone = History(device="phone", today=date(2026, 1, 6))
+    gid = phone.goal("Learn Rust", due=date(2026, 6, 30))
+    for n in range(300):
+        when = datetime(2026, 1, 6, 10, tzinfo=UTC) + timedelta(hours=5 * n + rng.random())
+        if n % 37 == 5:
+            # Take back one of its own entries, or one the laptop had synced.
+            pool = phone.events[1:] if rng.random() < 0.5 else laptop.events[: 4 * n + 1]
+            phone.retract(rng.choice(pool), on=when)
+        else:
+            phone.activity(when, "learning", goal_id=gid)
+    user = await store.create_user("ada")
+    projector = Projector(store, models)
+    queues = {"laptop": list(laptop.events), "phone": list(phone.events)}
+    while any(queues.values()):
+        device = rng.choice([d for d, q in queues.items() if q])
+        size = rng.randint(1, 250)
+        batch, queues[device] = queues[device][:size], queues[device][size:]
+        await push(store, user, batch)
+        if rng.random() < 0.6:
+            await projector.project_user(user)
+    await projector.project_user(user)
+
+    assert projector.stats.refolds > 0  # late batches did arrive
+    everything = canonical(laptop.events + phone.events)
+    assert same_state(await models.state(user), fold(everything))
+    incremental = await dump(store_url, user)
+    assert incremental["rm_snapshots"]
+    await Projector(store, models).rebuild_user(user)
+    assert await dump(store_url, user) == incremental
