@@ -476,3 +476,23 @@ async def test_a_group_built_on_a_stale_log_is_built_again(tmp_path: Path) -> No
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_pull_after_another_process_imported_counts_its_events_as_held(
+    tmp_path: Path,
+) -> None:
+    async with await LocalStore.open(tmp_path / "other", clock=StepClock(seed="o")) as other:
+        for n in range(10):
+            await other.record(partial(commands.log_activity, text=f"remote {n}"))
+        remote = await other.events()
+    home = tmp_path / "home"
+    async with (
+        await LocalStore.open(home, clock=StepClock(seed="h")) as store,
+        await LocalStore.open(home, clock=StepClock(seed="x")) as rival,
+    ):
+        await store.ingest_remote(remote[:5], [1, 2, 3, 4, 5])
+        await rival.import_events(remote[:8])  # behind the first store's back
+        result = await store.ingest_remote(remote, list(range(1, 11)))
+        assert (result.added, result.duplicates) == (2, 8)
+        assert store.count == 10
+        assert encode_state(store.state) == encode_state(fold(await store.events()))

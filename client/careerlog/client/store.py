@@ -160,6 +160,12 @@ class LocalStore:
         self._snapshot_bytes_floor = 0
         self._data_version = 0
         self._retractions: list[Retraction] = []
+        #: Every device's ``last_dseq`` as in the ``devices`` table, read when
+        #: first needed and kept in step with this connection's writes: a
+        #: pull then needs no query to tell new events from held ones.
+        #: Another process's write moves ``data_version``, which the write
+        #: transactions check, and the reload that follows forgets this.
+        self._heads: dict[str, int] | None = None
         #: ``record`` calls waiting to be built and committed as one group,
         #: and the task doing that while any are waiting.
         self._recording: list[_Recording] = []
@@ -257,6 +263,7 @@ class LocalStore:
         )
         self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
         self._retractions = []
+        self._heads = None  # read again when next needed
         async with db.execute(
             "SELECT hlc, device, dseq, target_id, target_hlc, target_device, target_dseq "
             "FROM retractions"
@@ -780,6 +787,12 @@ class LocalStore:
                     continue  # another process (a CLI verb) committed: reloaded, again
         raise StoreError("another process keeps writing to this home; try again")
 
+    def _remember_heads(self, written: Iterable[tuple[str, int]]) -> None:
+        """Keep the cached heads as the ``devices`` rows just committed are."""
+        if self._heads is not None:
+            for device, head in written:
+                self._heads[device] = max(self._heads.get(device, 0), head)
+
     def _after_everything(self, fresh: list[tuple[Event, int | None]]) -> bool:
         """Whether these new events need no re-fold: none sorts before the
         state, none is a retraction, and no retraction held waits for one."""
@@ -829,6 +842,7 @@ class LocalStore:
         self.state = state
         if not events:
             return ImportResult(0, len(known))
+        self._remember_heads(heads.items())
         self._count += len(events)
         remote_max = max(e.hlc for e in events)
         self._last_hlc = hlc_clock.receive(self._last_hlc, remote_max, self._clock.now_ms())
@@ -873,14 +887,11 @@ class LocalStore:
             return ImportResult(0, 0)
         db = self._db
         devices = sorted({e.device for e in batch})
-        heads: dict[str, int] = {}
-        for start in range(0, len(devices), 500):
-            chunk = devices[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            async with db.execute(
-                f"SELECT device, last_dseq FROM devices WHERE device IN ({marks})", chunk
-            ) as cursor:
-                heads.update({row[0]: row[1] async for row in cursor})
+        if self._heads is None:
+            stored = await db.execute_fetchall("SELECT device, last_dseq FROM devices")
+            self._heads = {row[0]: row[1] for row in stored}
+        known_heads = self._heads
+        heads = {d: known_heads[d] for d in devices if d in known_heads}
         if self.device in heads or any(e.device == self.device for e in batch):
             # This device's queued events are not in ``devices`` yet.
             heads[self.device] = max(heads.get(self.device, 0), self._next_dseq - 1)
@@ -951,11 +962,14 @@ class LocalStore:
             if not refold:
                 # The common case: new events after everything held.
                 state = self._fold_new([e for e, _ in fresh], snapshots)
+            # (This device's head moves with server verdicts, not imports.)
+            written = [
+                (d, h) for d, h in heads.items() if d != self.device or positions is not None
+            ]
             await db.executemany(
                 "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
                 "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
-                # (This device's head moves with server verdicts, not imports.)
-                [(d, h) for d, h in heads.items() if d != self.device or positions is not None],
+                written,
             )
             await self._resolve_retractions([e for e, _ in fresh])
             for event in new_retractions:
@@ -986,6 +1000,7 @@ class LocalStore:
             await self._rollback()
             await self._reload()
             raise
+        self._remember_heads(written)
         self.state = state
         self._count += len(fresh)
         remote_max = max(e.hlc for e, _ in fresh)
