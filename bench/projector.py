@@ -17,6 +17,7 @@ fresh database (``CAREERLOG_BENCH_POSTGRES``, default
   project`` process woken by NOTIFY. Lag is ``ReadModelStore.lag``'s
   ``seconds_behind`` (age of the oldest event not yet projected), sampled
   every 100 ms; the figure is the worst sample, the median beside it.
+- rebuild: ``Projector.rebuild_user`` of the same users (every row replaced).
 - time travel: ``state_as_recorded`` at random instants of one user's
   100,000-event history (p50); raw limit: a fold of the whole history.
 - current state: ``ReadModels.state`` of that user (what goal progress
@@ -148,6 +149,17 @@ async def throughput(url: str, sizes: Sizes, out: Rows, kind: str) -> None:
             f"read {_rate(raw)}",
             ">= 50,000 ev/s",
             rate >= 50_000,
+        )
+        start = time.perf_counter()
+        for user in users:
+            await projector.rebuild_user(user)
+        rebuilt = total / (time.perf_counter() - start)
+        out.add(
+            f"{kind}: rebuild ({sizes.users} users)",
+            _rate(rebuilt),
+            f"read {_rate(raw)}",
+            "(none)",
+            True,
         )
 
 
