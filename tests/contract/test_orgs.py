@@ -70,3 +70,22 @@ def test_org_ids_are_checked() -> None:
     for bad in ("", "Acme", "a b", "-acme", "a" * 65, "acme/x"):
         with pytest.raises(StoreError):
             check_org_id(bad)
+
+
+async def test_a_role_is_taken_away_and_no_role_means_out(
+    store: EventStore, orgs: OrgStore, store_url: str
+) -> None:
+    ada = await store.create_user("ada")
+    await orgs.create_org("acme", NOW)
+    await orgs.create_org("globex", NOW)
+    await orgs.add("acme", ada, NOW, admin=False)
+    await orgs.add("acme", ada, NOW, admin=True)
+    assert await orgs.orgs() == [("acme", 1, 1), ("globex", 0, 0)]
+    assert await orgs.remove("acme", ada, admin=True)
+    assert not await orgs.remove("acme", ada, admin=True)
+    assert not await orgs.is_admin("acme", ada)
+    assert await orgs.members("acme") == [ada]
+    assert await orgs.remove("acme", ada, admin=False)
+    assert await orgs.memberships(ada) == []
+    assert (await user_traces(store_url, ada))["org_members"] == 0
+    assert await orgs.orgs() == [("acme", 0, 0), ("globex", 0, 0)]

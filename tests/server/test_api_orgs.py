@@ -61,8 +61,15 @@ async def test_org_admin_cli_and_its_exit_codes(
     assert await cli(server, "org", "admin", "add", "acme", "ada") == EXIT_OK
     assert await cli(server, "org", "member", "add", "nope", "ada") == EXIT_NOT_FOUND
     assert await cli(server, "org", "admin", "add", "acme", "nobody") == EXIT_NOT_FOUND
+    capsys.readouterr()
+    assert await cli(server, "org", "list") == EXIT_OK
+    assert capsys.readouterr().out == "acme\t1 members\t1 admins\n"
+    assert await cli(server, "org", "admin", "remove", "acme", "ada") == EXIT_OK
+    assert await cli(server, "org", "admin", "remove", "acme", "ada") == EXIT_NOT_FOUND
+    assert await cli(server, "org", "member", "remove", "nope", "ada") == EXIT_NOT_FOUND
     err = capsys.readouterr().err
     assert "no organisation 'nope'" in err
+    assert "is not an admin of acme" in err
     assert "Traceback" not in err
 
 
@@ -117,6 +124,12 @@ async def test_aggregates_suppress_small_groups_and_only_admins_read_them(
         assert (response.status_code, response.json()["code"]) == (404, "unknown_org")
     assert await hr.json("/v1/orgs") == [{"org": "acme", "member": False, "admin": True}]
     assert await members[0].json("/v1/orgs") == [{"org": "acme", "member": True, "admin": False}]
+
+    # An admin whose role is taken away reads nothing more.
+    assert await cli(server, "org", "admin", "remove", "acme", "hr") == EXIT_OK
+    response = await hr.get("/v1/orgs/acme/aggregates")
+    assert (response.status_code, response.json()["code"]) == (403, "not_org_admin")
+    assert await hr.json("/v1/orgs") == []
 
 
 async def test_a_reason_bucket_of_five_people_is_shown(server: LiveServer) -> None:

@@ -135,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     org_add = org.add_parser("add", parents=[db], help="create an organisation")
     org_add.add_argument("org", help="an id: lowercase letters, digits, '.', '-', '_'")
+    org.add_parser("list", parents=[db], help="list organisations, with member and admin counts")
     for role, explain in (
         ("member", "count a user in the organisation's aggregates"),
         ("admin", "let a user read the organisation's aggregates"),
@@ -142,9 +143,10 @@ def _parser() -> argparse.ArgumentParser:
         role_parser = org.add_parser(role, help=f"{role}s of an organisation").add_subparsers(
             dest="role_action", required=True, metavar="ACTION"
         )
-        role_add = role_parser.add_parser("add", parents=[db], help=explain)
-        role_add.add_argument("org")
-        role_add.add_argument("user")
+        for verb, help_text in (("add", explain), ("remove", f"stop: {explain}")):
+            role_verb = role_parser.add_parser(verb, parents=[db], help=help_text)
+            role_verb.add_argument("org")
+            role_verb.add_argument("user")
     return parser
 
 
@@ -232,16 +234,22 @@ async def _admin(args: argparse.Namespace) -> int:
                 await notify_revocation(store, uid, args.device)
                 print(f"revoked {args.user}/{args.device}", file=sys.stderr)
             case ("org", _):
-                await _org(args, await user_id(args.user) if args.action != "add" else 0)
+                user = getattr(args, "user", None)
+                await _org(args, await user_id(user) if user is not None else 0)
     return EXIT_OK
 
 
 async def _org(args: argparse.Namespace, uid: int) -> None:
-    """``org add ORG``, ``org member add ORG USER``, ``org admin add ORG USER``."""
+    """``org add|list``, ``org member add|remove ORG USER``, ``org admin add|remove ORG USER``."""
     from careerlog.server.connection import now_ms
     from careerlog.server.orgs import OrgExists, UnknownOrg, check_org_id, open_orgs
     from careerlog.server.store import StoreError
 
+    if args.action == "list":
+        async with await open_orgs(args.db or default_db_url()) as orgs:
+            for org_id, members, admins in await orgs.orgs():
+                print(f"{org_id}\t{members} members\t{admins} admins")
+        return
     try:
         org = check_org_id(args.org)
     except StoreError as error:
@@ -255,11 +263,18 @@ async def _org(args: argparse.Namespace, uid: int) -> None:
             print(f"created organisation {org}", file=sys.stderr)
             return
         admin = args.action == "admin"
+        role = "an admin" if admin else "a member"
+        if args.role_action == "remove":
+            if not await orgs.org_exists(org):
+                raise CliError(f"no organisation {org!r}", EXIT_NOT_FOUND)
+            if not await orgs.remove(org, uid, admin=admin):
+                raise CliError(f"{args.user!r} is not {role} of {org}", EXIT_NOT_FOUND)
+            print(f"{args.user} is no longer {role} of {org}", file=sys.stderr)
+            return
         try:
             added = await orgs.add(org, uid, now_ms(), admin=admin)
         except UnknownOrg as error:
             raise CliError(str(error), EXIT_NOT_FOUND) from None
-        role = "an admin" if admin else "a member"
         if not added:
             raise CliError(f"{args.user!r} is already {role} of {org}", EXIT_CONFLICT)
         print(f"{args.user} is now {role} of {org}", file=sys.stderr)

@@ -84,6 +84,17 @@ class OrgStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def remove(self, org: str, user_id: int, *, admin: bool) -> bool:
+        """Take the user's membership (or administration) away; False if they had none.
+
+        A user left with neither role leaves the organisation.
+        """
+
+    @abc.abstractmethod
+    async def orgs(self) -> list[tuple[str, int, int]]:
+        """Every organisation as ``(org, members, admins)``, by id: for the operator."""
+
+    @abc.abstractmethod
     async def members(self, org: str) -> list[int]:
         """The user ids of the organisation's members (admins only are not members)."""
 

@@ -48,6 +48,31 @@ class PostgresOrgs(OrgStore):
             )
         return bool(changed)
 
+    async def remove(self, org: str, user_id: int, *, admin: bool) -> bool:
+        column = "admin" if admin else "member"
+        async with self._pool.acquire() as conn, conn.transaction():
+            changed = await conn.fetchval(
+                f"UPDATE org_members SET {column} = false"
+                f" WHERE org_id = $1 AND user_id = $2 AND {column} RETURNING true",
+                org,
+                user_id,
+            )
+            await conn.execute(
+                "DELETE FROM org_members"
+                " WHERE org_id = $1 AND user_id = $2 AND NOT member AND NOT admin",
+                org,
+                user_id,
+            )
+        return bool(changed)
+
+    async def orgs(self) -> list[tuple[str, int, int]]:
+        rows = await self._pool.fetch(
+            "SELECT o.org_id, count(*) FILTER (WHERE m.member), count(*) FILTER (WHERE m.admin)"
+            " FROM orgs o LEFT JOIN org_members m ON m.org_id = o.org_id"
+            " GROUP BY o.org_id ORDER BY o.org_id"
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     async def members(self, org: str) -> list[int]:
         rows = await self._pool.fetch(
             "SELECT user_id FROM org_members WHERE org_id = $1 AND member ORDER BY user_id", org

@@ -87,6 +87,37 @@ class SqliteOrgs(OrgStore):
             raise
         return changed
 
+    async def remove(self, org: str, user_id: int, *, admin: bool) -> bool:
+        column = "admin" if admin else "member"
+        async with self._write_lock:
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = await db.execute(
+                    f"UPDATE org_members SET {column} = 0"
+                    f" WHERE org_id = ? AND user_id = ? AND {column} = 1",
+                    (org, user_id),
+                )
+                changed = cursor.rowcount == 1
+                await db.execute(
+                    "DELETE FROM org_members"
+                    " WHERE org_id = ? AND user_id = ? AND member = 0 AND admin = 0",
+                    (org, user_id),
+                )
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+        return changed
+
+    async def orgs(self) -> list[tuple[str, int, int]]:
+        rows = await self._db.execute_fetchall(
+            "SELECT o.org_id, coalesce(sum(m.member), 0), coalesce(sum(m.admin), 0)"
+            " FROM orgs o LEFT JOIN org_members m ON m.org_id = o.org_id"
+            " GROUP BY o.org_id ORDER BY o.org_id"
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
     async def members(self, org: str) -> list[int]:
         rows = await self._db.execute_fetchall(
             "SELECT user_id FROM org_members WHERE org_id = ? AND member = 1 ORDER BY user_id",
