@@ -14,7 +14,12 @@ Rules of this module:
   fails alone; a failed commit fails them all. Each caller is answered only
   after the COMMIT.
 - Reads go to a small pool of read-only connections and run concurrently
-  with the writer: in WAL mode each read sees the last committed state.
+  with the writer: in WAL mode each read sees the last committed state. A
+  small sync page (the live tail: a few events after a wake-up) is read on
+  the event loop itself, by a read-only connection that never waits for a
+  lock (it hands over to the pool if it would): a WAL read of a few rows
+  costs less than the trip to a reader thread, and it is on the latency
+  path of every live event.
 - WAL with ``synchronous=NORMAL``: a commit survives the process being killed
   at any instant; after a power cut the last few commits may be lost, never
   half of one (a device re-pushes what it was not acknowledged).
@@ -54,6 +59,14 @@ BUSY_TIMEOUT_MS = 10_000
 
 _NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
+#: One sync page and the user's head (on every row).
+_PAGE = (
+    "SELECT pos, body, (SELECT head FROM user_heads WHERE user_id = ?)"
+    " FROM events WHERE user_id = ? AND pos > ? ORDER BY pos LIMIT ?"
+)
+#: A page of at most this many events is read on the event loop.
+_INLINE_ROWS = 64
+
 
 class SqliteStore(EventStore):
     """The :class:`EventStore` on one SQLite file. Open with :meth:`open`."""
@@ -70,6 +83,7 @@ class SqliteStore(EventStore):
             self._readers.put_nowait(reader)
         self._epoch: str | None = None
         self._appender = _Appender(path)
+        self._inline: sqlite3.Connection | None = None
         #: Appends waiting for the next group, and the task committing groups.
         self._appends: list[_PendingAppend] = []
         self._appending: asyncio.Future[None] | None = None
@@ -143,6 +157,9 @@ class SqliteStore(EventStore):
             await self._appender.close()
             for reader in self._all_readers:
                 await reader.close()
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
             await self._writer.close()
 
     async def _load_epoch(self) -> None:
@@ -167,10 +184,23 @@ class SqliteStore(EventStore):
         # every append waiting at that moment, not one each.
         future: asyncio.Future[tuple[list[AppendResult], int]]
         future = asyncio.get_running_loop().create_future()
-        self._appends.append(((user_id, device, tuple(events), received_ms), future))
+        entry: _PendingAppend = ((user_id, device, tuple(events), received_ms), future)
+        self._appends.append(entry)
         if self._appending is None:
             self._appending = asyncio.ensure_future(self._commit_appends())
-        return await future
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # All or nothing, settled before the caller moves on: a batch
+            # still waiting is withdrawn; one in a group being committed is
+            # waited for.
+            for index, waiting in enumerate(self._appends):
+                if waiting is entry:
+                    del self._appends[index]
+                    raise
+            with contextlib.suppress(BaseException):
+                await future
+            raise
 
     async def _commit_appends(self) -> None:
         try:
@@ -210,18 +240,26 @@ class SqliteStore(EventStore):
     ) -> tuple[list[tuple[int, bytes]], int]:
         if limit <= 0:
             return [], await self.head(user_id)
-        async with self._reading() as db:
-            # The head rides along on every row: one statement, one snapshot.
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT pos, body, (SELECT head FROM user_heads WHERE user_id = ?)"
-                    " FROM events WHERE user_id = ? AND pos > ? ORDER BY pos LIMIT ?",
-                    (user_id, user_id, after, limit),
-                )
-            )
+        # The head rides along on every row: one statement, one snapshot.
+        params = (user_id, user_id, after, limit)
+        small = min(limit, _INLINE_ROWS + 1)
+        try:
+            rows = self._inline_reader().execute(_PAGE, (*params[:3], small)).fetchall()
+        except sqlite3.OperationalError:  # busy (or locked): the pool waits it out
+            rows = None
+        if rows is None or (len(rows) > _INLINE_ROWS and limit > small):
+            async with self._reading() as db:  # a catch-up page: off the loop
+                rows = list(await db.execute_fetchall(_PAGE, params))
         if not rows:
             return [], await self.head(user_id)
         return [(row[0], row[1]) for row in rows], int(rows[0][2])
+
+    def _inline_reader(self) -> sqlite3.Connection:
+        if self._inline is None:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            self._inline = sqlite3.connect(uri, uri=True, isolation_level=None)
+            self._inline.execute("PRAGMA busy_timeout=0")
+        return self._inline
 
     async def read_in_order(
         self, user_id: int, after: tuple[int, str, int], max_pos: int, limit: int
