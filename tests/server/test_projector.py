@@ -7,14 +7,18 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpx
+import pytest
 
+from careerlog.server import projector as projector_module
 from careerlog.server.cli import main
 from careerlog.server.projector import Projector
 from careerlog.server.readmodels import open_read_models
 from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
+from careerlog.shared.projections import encode_state
 from careerlog.shared.protocol import PushResult
 from tests.contract.careers import busy_history, dump, push
 from tests.server.conftest import LiveServer, running
@@ -124,3 +128,25 @@ async def test_the_in_process_projector_lag_is_in_metrics_and_readiness(
     assert 'careerlog_projector_lag_events{projection="readmodels"} 0' in metrics
     assert ready.status_code == 200
     assert ready.json()["checks"]["projector readmodels"] == "ok"
+
+
+async def test_the_cache_stays_within_its_budget_and_states_stay_right(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    history = busy_history(200)
+    async with await open_store(url) as store, await open_read_models(url) as models:
+        users = [await store.create_user(f"u{n}") for n in range(6)]
+        projector = Projector(store, models)
+        size = len(encode_state(history.state()))
+        # Room for two states' bytes only.
+        monkeypatch.setattr(projector_module, "CACHED_BYTES", 2 * size + 1)
+        for user in users:
+            await push(store, user, history.events[:100])
+            await projector.project_user(user)
+        assert len(projector._cache) <= 3
+        assert projector._cached_bytes == sum(c.size for c in projector._cache.values())
+        for user in users:  # evicted users are loaded again, cached ones go on in memory
+            await push(store, user, history.events[100:])
+            await projector.project_user(user)
+            assert encode_state(await models.state(user)) == encode_state(history.state())

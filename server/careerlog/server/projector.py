@@ -58,8 +58,11 @@ log = logging.getLogger("careerlog.server.projector")
 PAGE = 2000
 #: Events read per query when re-folding after a late event.
 REFOLD_PAGE = 5000
-#: Users whose state stays decoded between steps.
+#: Users whose state stays decoded between steps, at most, and at most this
+#: many bytes of their encoded states (decoded, a state takes several times
+#: that: a 100,000-event history encodes to ~1.5 MB).
 CACHED_USERS = 256
+CACHED_BYTES = 32 << 20
 #: How often a projector looks for users a wake-up missed.
 SCAN_INTERVAL_S = 5.0
 
@@ -100,6 +103,8 @@ class _Cached:
     state: CareerState
     snap_since: int
     snap_bytes: int
+    #: Size of the state encoded (what the cache's budget counts).
+    size: int = 0
 
 
 class Projector:
@@ -123,6 +128,7 @@ class Projector:
         self._concurrency = concurrency
         self._scan_interval_s = scan_interval_s
         self._cache: OrderedDict[int, _Cached] = OrderedDict()
+        self._cached_bytes = 0
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._queued: set[int] = set()
         self._active: set[int] = set()
@@ -151,7 +157,7 @@ class Projector:
         gained = owned - (self.owned or frozenset())
         self.owned = owned
         for user_id in [u for u in self._cache if not self._leads(u)]:
-            del self._cache[user_id]
+            self._forget(user_id)
         if gained:
             self._rescan.set()
 
@@ -203,7 +209,7 @@ class Projector:
                     await self.project_user(user_id)
             except Exception:
                 self.stats.failures += 1
-                self._cache.pop(user_id, None)
+                self._forget(user_id)
                 log.exception("projecting user %s failed", user_id)
             finally:
                 self._active.discard(user_id)
@@ -239,7 +245,7 @@ class Projector:
         state it was folded on, and the user is loaded again.
         """
         folded = 0
-        cached = self._cache.pop(user_id, None)
+        cached = self._forget(user_id)
         ahead: asyncio.Task[list[Stored]] | None = None
         writing: tuple[asyncio.Task[WriteOutcome], _Step] | None = None
         try:
@@ -276,7 +282,7 @@ class Projector:
                 # Cancelled mid-write: let it finish (it commits or not), forget the state.
                 with contextlib.suppress(BaseException):
                     await writing[0]
-                self._cache.pop(user_id, None)
+                self._forget(user_id)
 
     def _count(self, step: _Step) -> int:
         if step.refold:
@@ -292,7 +298,9 @@ class Projector:
         cp = loaded.checkpoint
         with collector_paused():
             state = decode_state(loaded.state)
-        return _Cached(cp.pos, cp.key, state, loaded.snap_since, loaded.snap_bytes)
+        return _Cached(
+            cp.pos, cp.key, state, loaded.snap_since, loaded.snap_bytes, len(loaded.state)
+        )
 
     async def _fold_page(
         self, user_id: int, cached: _Cached, ahead: asyncio.Task[list[Stored]] | None
@@ -339,7 +347,14 @@ class Projector:
         update = self._update(user_id, cached.pos or None, max_pos, result, replace_after)
         state = result.state
         assert state.last_key is not None
-        after = _Cached(max_pos, state.last_key, state, result.snap_since, result.snap_bytes)
+        after = _Cached(
+            max_pos,
+            state.last_key,
+            state,
+            result.snap_since,
+            result.snap_bytes,
+            len(update.state),
+        )
         return _Step(update, after, len(events), replace_after is not None), ahead
 
     async def _outside_targets(self, user_id: int, events: list[Event]) -> dict[UUID, Key]:
@@ -412,9 +427,20 @@ class Projector:
         )
 
     def _remember(self, user_id: int, cached: _Cached) -> None:
+        self._forget(user_id)
         self._cache[user_id] = cached
-        while len(self._cache) > CACHED_USERS:
-            self._cache.popitem(last=False)
+        self._cached_bytes += cached.size
+        while len(self._cache) > CACHED_USERS or (
+            self._cached_bytes > CACHED_BYTES and len(self._cache) > 1
+        ):
+            _, evicted = self._cache.popitem(last=False)
+            self._cached_bytes -= evicted.size
+
+    def _forget(self, user_id: int) -> _Cached | None:
+        cached = self._cache.pop(user_id, None)
+        if cached is not None:
+            self._cached_bytes -= cached.size
+        return cached
 
     # -- rebuilding -------------------------------------------------------
 
@@ -425,7 +451,7 @@ class Projector:
         projector running meanwhile is never overwritten by a stale rebuild).
         """
         while True:
-            self._cache.pop(user_id, None)
+            self._forget(user_id)
             loaded = await self.read_models.load(user_id)
             expected = loaded.checkpoint.pos if loaded is not None else None
             head = await self.store.head(user_id)
