@@ -5,7 +5,9 @@ Both processes start on a fresh database while users push; they split the
 then killed with SIGKILL mid-stream: its locks go with its connection and
 the survivor takes every partition over within seconds. In the end every
 user's read models are complete and equal to a fresh fold of their log.
-A server node asked to project in-process leads partitions the same way.
+A server node asked to project in-process leads partitions the same way,
+and three leaders in one process share the partitions fairly and cover a
+stopped one's.
 Without a reachable PostgreSQL the test is skipped, except under
 ``CI=true``, where it fails.
 """
@@ -22,7 +24,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from careerlog.server.partitions import PARTITION_CLASS
+from careerlog.server.partitions import PARTITION_CLASS, PartitionLeader
+from careerlog.server.projector import Projector
 from careerlog.server.readmodels import open_read_models
 from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
@@ -156,3 +159,44 @@ async def test_a_postgres_node_asked_to_project_leads_partitions(database: str) 
 
         await eventually(projected, timeout_s=10)
         assert projector.owned == frozenset(range(settings.projector_partitions))
+
+
+async def test_leaders_share_partitions_fairly_and_cover_them_all(database: str) -> None:
+    async with await open_store(database) as store, await open_read_models(database) as models:
+        leaders = [
+            PartitionLeader(database, Projector(store, models), partitions=PARTITIONS)
+            for _ in range(3)
+        ]
+        tasks = [asyncio.create_task(leader.run()) for leader in leaders]
+        try:
+
+            def fair(group: list[PartitionLeader]) -> bool:
+                owned = [leader.owned for leader in group]
+                share = -(-PARTITIONS // len(group))
+                return (
+                    set().union(*owned) == set(range(PARTITIONS))
+                    and sum(map(len, owned)) == PARTITIONS  # disjoint
+                    and all(len(o) <= share for o in owned)
+                )
+
+            async def three() -> bool:
+                return fair(leaders)
+
+            await wait_for(three, 15, "three leaders to share the partitions")
+            # Each projector follows its leader's partitions.
+            assert [leader._projector.owned for leader in leaders] == [
+                frozenset(leader.owned) for leader in leaders
+            ]
+            tasks[0].cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await tasks[0]
+
+            async def two() -> bool:
+                return fair(leaders[1:])
+
+            await wait_for(two, 15, "the other two to take the partitions over")
+            assert leaders[0].owned == set()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
