@@ -14,7 +14,7 @@ import pytest
 
 from careerlog.server import projector as projector_module
 from careerlog.server.cli import main
-from careerlog.server.projector import Projector
+from careerlog.server.projector import Projector, RebuildRaced
 from careerlog.server.readmodels import open_read_models
 from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
@@ -150,3 +150,21 @@ async def test_the_cache_stays_within_its_budget_and_states_stay_right(
             await push(store, user, history.events[100:])
             await projector.project_user(user)
             assert encode_state(await models.state(user)) == encode_state(history.state())
+
+
+async def test_a_rebuild_that_always_loses_the_race_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    async with await open_store(url) as store, await open_read_models(url) as models:
+        user = await store.create_user("ada")
+        await push(store, user, busy_history(20).events)
+        projector = Projector(store, models)
+
+        async def always_moved(_update: object) -> str:
+            return "conflict"  # as if a projector committed first every time
+
+        monkeypatch.setattr(models, "write", always_moved)
+        with pytest.raises(RebuildRaced):
+            await projector.rebuild_user(user)
+        assert projector.stats.conflicts == projector_module.REBUILD_ATTEMPTS

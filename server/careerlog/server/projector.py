@@ -50,7 +50,7 @@ from careerlog.shared.events import EntryRetracted, Event
 from careerlog.shared.projections import CareerState, decode_state, encode_state, new_state
 from careerlog.shared.projections.analytics import encode_member_facts, member_facts
 
-__all__ = ["Projector", "ProjectorStats"]
+__all__ = ["Projector", "ProjectorStats", "RebuildRaced"]
 
 log = logging.getLogger("careerlog.server.projector")
 
@@ -63,12 +63,24 @@ REFOLD_PAGE = 5000
 #: that: a 100,000-event history encodes to ~1.5 MB).
 CACHED_USERS = 256
 CACHED_BYTES = 32 << 20
+#: Times a rebuild of one user tries before giving up to a faster projector.
+REBUILD_ATTEMPTS = 5
 #: How often a projector looks for users a wake-up missed.
 SCAN_INTERVAL_S = 5.0
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class RebuildRaced(Exception):
+    """A rebuild lost the compare-and-set to projectors every time it tried."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(
+            f"user {user_id}: projectors kept moving the checkpoint; rebuild again later"
+        )
+        self.user_id = user_id
 
 
 @dataclass(slots=True)
@@ -449,8 +461,10 @@ class Projector:
 
         One transaction replaces every row (compare-and-set like a step, so a
         projector running meanwhile is never overwritten by a stale rebuild).
+        A rebuild that keeps losing that race (the user's log grows faster than
+        it can be folded whole) gives up with :class:`RebuildRaced`.
         """
-        while True:
+        for _ in range(REBUILD_ATTEMPTS):
             self._forget(user_id)
             loaded = await self.read_models.load(user_id)
             expected = loaded.checkpoint.pos if loaded is not None else None
@@ -467,3 +481,5 @@ class Projector:
                 return len(run)
             if outcome == "gone":
                 return 0
+            self.stats.conflicts += 1
+        raise RebuildRaced(user_id)
