@@ -65,6 +65,8 @@ CACHED_USERS = 256
 CACHED_BYTES = 32 << 20
 #: Times a rebuild of one user tries before giving up to a faster projector.
 REBUILD_ATTEMPTS = 5
+#: How long a wake-up waits for more pushes of the same user before its step.
+LINGER_S = 0.05
 #: How often a projector looks for users a wake-up missed.
 SCAN_INTERVAL_S = 5.0
 
@@ -130,6 +132,7 @@ class Projector:
         partitions: int = 1,
         concurrency: int = 2,
         scan_interval_s: float = SCAN_INTERVAL_S,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.store = store
         self.read_models = read_models
@@ -139,6 +142,7 @@ class Projector:
         self.owned: frozenset[int] | None = None
         self._concurrency = concurrency
         self._scan_interval_s = scan_interval_s
+        self._linger_s = linger_s
         self._cache: OrderedDict[int, _Cached] = OrderedDict()
         self._cached_bytes = 0
         self._queue: asyncio.Queue[int] = asyncio.Queue()
@@ -158,11 +162,21 @@ class Projector:
     # -- wake-ups ---------------------------------------------------------
 
     def wake(self, user_id: int, head: int | None = None) -> None:
-        """The user's head moved (a fan-out hub listener): project them soon."""
+        """The user's head moved (a fan-out hub listener): project them soon.
+
+        "Soon" is ``linger_s`` later: the pushes that arrive meanwhile (a
+        device sends a batch every few milliseconds while it catches up) are
+        folded in the same step, so a busy user costs a few big steps rather
+        than one small transaction per push, competing with the pushes for
+        SQLite's one writer.
+        """
         if not self._leads(user_id) or user_id in self._queued:
             return
         self._queued.add(user_id)
-        self._queue.put_nowait(user_id)
+        if self._linger_s > 0:
+            asyncio.get_running_loop().call_later(self._linger_s, self._queue.put_nowait, user_id)
+        else:
+            self._queue.put_nowait(user_id)
 
     def set_partitions(self, owned: frozenset[int]) -> None:
         """Lead exactly these partitions from now on; scan the new ones at once."""
@@ -205,7 +219,9 @@ class Projector:
         else:
             behind = await self.read_models.behind(self.partitions, self.owned)
         for user in behind:
-            self.wake(user.user_id, user.head)
+            if self._leads(user.user_id) and user.user_id not in self._queued:
+                self._queued.add(user.user_id)
+                self._queue.put_nowait(user.user_id)
         return len(behind)
 
     async def _work(self) -> None:
