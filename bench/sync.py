@@ -57,7 +57,7 @@ import msgspec
 
 from bench.dataset import DEVICE as HISTORY_DEVICE
 from bench.dataset import history
-from bench.sync_peers import PeerClosed, RawPeer, raise_file_limit
+from bench.sync_peers import RawPeer, raise_file_limit
 from careerlog.client import commands
 from careerlog.client.store import LocalStore
 from careerlog.client.sync import SyncEngine
@@ -67,7 +67,7 @@ from careerlog.shared import hlc
 from careerlog.shared.codec import encode_event
 from careerlog.shared.events import Event
 from careerlog.shared.ids import uuid7
-from careerlog.shared.protocol import Push, encode_frame, reconnect_delays
+from careerlog.shared.protocol import Push, encode_frame
 
 PG_ADMIN = os.environ.get(
     "CAREERLOG_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -268,8 +268,7 @@ class Node:
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system, all threads) the node has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_s(self.process.pid)
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -362,12 +361,20 @@ async def start_receiver(home: Path, http_url: str, token: str) -> Receiver:
     return receiver
 
 
-class CpuMeter:
-    """Share of one core the server nodes and this process used during a phase."""
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process ``pid`` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, nodes: list[Node]) -> None:
+
+class CpuMeter:
+    """Share of one core the server nodes, this process and helpers used during a phase."""
+
+    def __init__(self, nodes: list[Node], helpers: dict[str, Helper] | None = None) -> None:
         self.nodes = nodes
+        self.helpers = helpers or {}
         self.start = (time.perf_counter(), self._servers(), self._own())
+        self.helpers_start = {name: _cpu_s(h.process.pid) for name, h in self.helpers.items()}
 
     def _servers(self) -> float:
         return sum(n.cpu_s() for n in self.nodes)
@@ -381,7 +388,14 @@ class CpuMeter:
         wall = time.perf_counter() - self.start[0]
         servers = (self._servers() - self.start[1]) / wall * 100
         own = (self._own() - self.start[2]) / wall * 100
-        return f"server{'s' if len(self.nodes) > 1 else ''} {servers:.0f} %, bench {own:.0f} %"
+        parts = [
+            f"server{'s' if len(self.nodes) > 1 else ''} {servers:.0f} %",
+            f"bench {own:.0f} %",
+        ]
+        for name, helper in self.helpers.items():
+            used = _cpu_s(helper.process.pid) - self.helpers_start[name]
+            parts.append(f"{name} {used / wall * 100:.0f} %")
+        return ", ".join(parts)
 
 
 # --- the measurements ----------------------------------------------------------------------
@@ -492,7 +506,7 @@ async def latency_floor(raw_url: str, home: Path, samples: int) -> tuple[float, 
 RECORDS_IN_FLIGHT = 256
 
 
-async def record_many(store: LocalStore, count: int, recorded: asyncio.Event | None = None) -> None:
+async def record_many(store: LocalStore, count: int) -> None:
     """Record ``count`` events one per ``record`` call, as fast as possible:
     up to ``RECORDS_IN_FLIGHT`` calls in flight, each awaited to its commit."""
     room = asyncio.Semaphore(RECORDS_IN_FLIGHT)
@@ -502,8 +516,6 @@ async def record_many(store: LocalStore, count: int, recorded: asyncio.Event | N
         room.release()
         if not task.cancelled() and task.exception() is not None:
             failed.append(task.exception())  # type: ignore[arg-type]
-        if recorded is not None:
-            recorded.set()
 
     tasks = []
     for n in range(count):
@@ -531,57 +543,14 @@ async def record_rate(home: Path, count: int) -> tuple[float, float]:
     return many, one
 
 
-async def stream(
-    store: LocalStore, node: Node, token: str, receiver: Receiver, count: int
-) -> tuple[float, int, list[str]]:
-    """A records ``count`` events as fast as it can, pushing coalesced batches; B stores them."""
-    wake = asyncio.Event()
-    reconnects: list[str] = []
-    peer = await RawPeer.open(node.ws_url, token, store.device)
-    max_batch = peer.welcome.max_batch if peer.welcome else BATCH
-
-    async def recorder() -> None:
-        await record_many(store, count, wake)
-
-    async def pusher() -> None:
-        nonlocal peer
-        acked = 0
-        sent = 0  # the highest dseq pushed and answered on this connection
-        recording: asyncio.Future[None] | None = None  # the last outcome being stored
-        delays = reconnect_delays(500, 60_000, random.random)
-        while acked < count:
-            wake.clear()
-            rows = await store.pending(max_batch, after=sent)
-            if not rows:
-                await wake.wait()
-                continue
-            try:
-                result = await peer.push([body for _, body in rows])
-            except PeerClosed as closed:
-                reconnects.append(closed.error.code if closed.error else "dropped")
-                await peer.close()
-                if recording is not None:
-                    await recording
-                sent = 0  # the outbox is pushed again from its start
-                await asyncio.sleep(next(delays) / 1000)  # as SyncEngine backs off
-                peer = await RawPeer.open(node.ws_url, token, store.device)
-                continue
-            # Record this outcome while the next batch is read and pushed.
-            if recording is not None:
-                await recording
-            pairs = zip(rows, result.results, strict=True)
-            acks = [(e.id, e.dseq, r.pos or 0) for (e, _), r in pairs]
-            recording = asyncio.get_running_loop().create_task(store.mark_acked(acks))
-            sent = rows[-1][0].dseq
-            acked += sum(r.status != "rejected" for r in result.results)
-        if recording is not None:
-            await recording
-
+async def stream(store: LocalStore, receiver: Receiver, count: int) -> float:
+    """A records ``count`` events as fast as it can; its sync engine (another
+    process, ``SyncEngine.watch`` on the same home) pushes them; B stores them.
+    The rate runs from A's first record to B's commit of the last event."""
     start = time.perf_counter()
-    await asyncio.gather(recorder(), pusher())
+    await record_many(store, count)
     done = await receiver.until(count, timeout_s=300)
-    await peer.close()
-    return count / (done - start), count, reconnects
+    return count / (done - start)
 
 
 async def catch_up(home: Path, http_url: str, token: str, count: int) -> float:
@@ -728,14 +697,14 @@ async def run_backend(
         _log(f"[{label}] streaming {sizes.stream:,} events…")
         raw_record, one_record = await record_rate(homes["rec"], sizes.stream)
         receiver = await start_receiver(homes["b2"], second.http_url, tokens["b2"])
-        helpers.append(receiver)
-        meter = CpuMeter(nodes)
+        pusher = await start_receiver(homes["a2"], first.http_url, tokens["a2"])
+        helpers += [receiver, pusher]
+        meter = CpuMeter(nodes, {"A's sync": pusher, "B": receiver})
         async with await LocalStore.open(homes["a2"]) as store_a2:
-            rate, _, reconnects = await stream(
-                store_a2, first, tokens["a2"], receiver, sizes.stream
-            )
-        out.notes.append(f"{label} streaming CPU (of one core, B not counted): {meter.report()}")
+            rate = await stream(store_a2, receiver, sizes.stream)
+        out.notes.append(f"{label} streaming CPU (of one core): {meter.report()}")
         await receiver.stop()
+        await pusher.stop()
         helpers.clear()
         out.add(
             f"{label}: streaming A -> B ({sizes.stream:,} events recorded one at a time)",
@@ -748,12 +717,6 @@ async def run_backend(
             f"{label} streaming: A's LocalStore.record one call at a time (each awaited "
             f"before the next) {_rate(one_record)}"
         )
-        if reconnects:
-            codes = ", ".join(sorted(set(reconnects)))
-            out.notes.append(
-                f"{label} streaming: the server closed A {len(reconnects)} times ({codes}); "
-                "A reconnected after SyncEngine's back-off delay each time"
-            )
 
         _log(f"[{label}] catch-up of {len(past):,} events…")
         raw_import = await import_rate(homes["imp"], past)

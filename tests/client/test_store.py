@@ -496,3 +496,37 @@ async def test_a_pull_after_another_process_imported_counts_its_events_as_held(
         assert (result.added, result.duplicates) == (2, 8)
         assert store.count == 10
         assert encode_state(store.state) == encode_state(fold(await store.events()))
+
+
+async def test_another_process_recording_positions_does_not_force_a_refold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    recorder = await LocalStore.open(home, clock=StepClock(seed="r"))
+    daemon = await LocalStore.open(home, clock=StepClock(seed="d"))
+    try:
+        for n in range(5):
+            await recorder.record(partial(commands.log_activity, text=f"n{n}"))
+        queued = await daemon.pending(10)
+        await daemon.mark_acked([(e.id, e.dseq, pos) for pos, (e, _) in enumerate(queued, 1)])
+        loads = 0
+        load = recorder._load
+
+        async def counting() -> None:
+            nonlocal loads
+            loads += 1
+            await load()
+
+        monkeypatch.setattr(recorder, "_load", counting)
+        event = await recorder.record(partial(commands.log_activity, text="after the push"))
+        assert event.dseq == 6
+        assert loads == 0  # only positions changed: nothing to re-fold
+        # A new event from the other process does make it re-read the log.
+        await daemon.record(partial(commands.log_activity, text="from the daemon"))
+        event = await recorder.record(partial(commands.log_activity, text="and again"))
+        assert event.dseq == 8
+        assert loads == 1
+        assert encode_state(recorder.state) == encode_state(fold(await recorder.events()))
+    finally:
+        await recorder.close()
+        await daemon.close()

@@ -36,6 +36,7 @@ import contextlib
 import gc
 import os
 import sqlite3
+import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ SNAPSHOT_EVERY = 1000
 SNAPSHOT_BYTES_PER_EVENT = 20
 #: New databases use 8 KiB pages: less per-page overhead for ~300-byte rows.
 PAGE_SIZE = 8192
+#: How long a statement waits for another process's write lock, in ms.
+BUSY_TIMEOUT_MS = 10_000
 #: Meta keys of the sync bookkeeping (read by ``careerlog status`` too).
 CLOCK_OFFSET_META = "clock_offset_ms"
 CURSOR_META = "sync_cursor"
@@ -107,10 +110,6 @@ _PAGE_QUERY = (
 )
 _BODY_PAGE_QUERY = _PAGE_QUERY.replace(", hlc, device, dseq FROM", " FROM")
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
-_INSERT_EVENT_IF_UNCHANGED = (
-    "INSERT INTO events (hlc, device, dseq, body) SELECT ?, ?, ?, ? "
-    "WHERE (SELECT data_version FROM pragma_data_version()) = ?"
-)
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
 #: HLC runs ahead only after receiving events from a faster clock).
@@ -215,7 +214,7 @@ class LocalStore:
     async def _setup(self) -> None:
         db = self._db
         try:
-            await db.execute("PRAGMA busy_timeout=10000")
+            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # only takes on a new file
             await _switch_to_wal(db)
         except sqlite3.DatabaseError as exc:
@@ -563,6 +562,7 @@ class LocalStore:
         the disk by the events being committed, and is reloaded if that fails.
         """
         built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]] = []
+        base = self._held()
         for n, (build, future) in enumerate(group, start=1):
             if future.done():
                 continue  # settled by an earlier attempt, or cancelled
@@ -574,8 +574,8 @@ class LocalStore:
             try:
                 event = build(self.state, env)
             except Exception as exc:
-                await self._commit_built(built)
-                built = []
+                await self._commit_built(built, base)
+                built, base = [], self._held()
                 # Refused, perhaps only because another process changed the
                 # log since we loaded it: judge it again on the log as it is.
                 if await self._scalar("PRAGMA data_version") != self._data_version:
@@ -598,8 +598,8 @@ class LocalStore:
                 self._advance(event)
                 built.append((future, event, row))
                 continue
-            await self._commit_built(built)
-            built = []
+            await self._commit_built(built, base)
+            built, base = [], self._held()
             try:
                 if retraction is None and not self._snapshot_due():
                     self.state = apply(self.state, event)  # a full group: start the next
@@ -613,7 +613,7 @@ class LocalStore:
             self.state = state
             self._advance(event)
             _settle(future, event)
-        await self._commit_built(built)
+        await self._commit_built(built, base)
 
     def _advance(self, event: Event) -> None:
         self._next_dseq += 1
@@ -621,28 +621,31 @@ class LocalStore:
         self._count += 1
 
     async def _commit_built(
-        self, built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]]
+        self,
+        built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]],
+        base: tuple[int, int, Key | None],
     ) -> None:
         """Commit events already folded into ``self.state``, in one transaction.
 
         Nothing is inserted if another process committed since we loaded
         (``data_version`` moved): the commands must then be validated again
-        against the log as it is now. One event is one statement, one trip to
-        the database thread (not ``async with``: closing the cursor would be a
-        second trip; it is freed when dropped); a group is one trip too.
+        against the log as it is now. One trip to the database thread,
+        however many events.
         """
         if not built:
             return
         try:
-            if len(built) == 1:
-                cursor = await self._db.execute(
-                    _INSERT_EVENT_IF_UNCHANGED, (*built[0][2], self._data_version)
-                )
-                stored = cursor.rowcount == 1
-            else:
-                rows = [row for _, _, row in built]
+            rows = [row for _, _, row in built]
+            for _attempt in range(5):
                 stored = await _on_db_thread(self._db, _insert_group, self._data_version, rows)
-            if not stored:
+                if stored:
+                    break
+                # Another process committed. If it only recorded sync
+                # bookkeeping (a daemon's push results), the log is still the
+                # one these events were built on: commit them as they are.
+                if not await self._log_is(*base):
+                    raise _StaleSequence
+            else:
                 raise _StaleSequence
         except BaseException:
             await self._reload()
@@ -672,9 +675,50 @@ class LocalStore:
         return state
 
     async def _reload(self) -> None:
-        """After a failed transaction, forget the in-memory state and re-read it."""
+        """After a failed transaction, forget the in-memory state and re-read it.
+
+        Unless the log is as this store holds it: another process (a sync
+        daemon) committed only sync bookkeeping (server positions, the cursor),
+        which no read model depends on. Then only ``data_version`` moves on,
+        and a recording program is not made to re-fold after every push.
+        """
         with contextlib.suppress(Exception):
-            await self._load()
+            if not await self._log_unchanged():
+                await self._load()
+
+    def _held(self) -> tuple[int, int, Key | None]:
+        """What the log on disk is when nothing is being written: events,
+        retractions, last key (for ``_log_is``)."""
+        return (self._count, len(self._retractions), self.state.last_key)
+
+    async def _log_unchanged(self) -> bool:
+        """Whether the events on disk are exactly the ones folded in memory.
+
+        Events are only ever added, and every fold moves the state's count
+        and last key, so the same count, last key and retractions mean the
+        same log and an in-memory state that no failed write ran ahead of.
+        """
+        if self.state.event_count != self._count:
+            return False
+        return await self._log_is(*self._held())
+
+    async def _log_is(self, count: int, retractions: int, last: Key | None) -> bool:
+        """Whether the log on disk has these many events and retractions and
+        this last key; if so, ``data_version`` is taken as seen."""
+        async with self._db.execute(
+            "SELECT (SELECT data_version FROM pragma_data_version()),"
+            " (SELECT count(*) FROM events), (SELECT count(*) FROM retractions),"
+            " (SELECT hlc FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
+            " (SELECT device FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
+            " (SELECT dseq FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1)"
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        version, on_disk, retracted, *key = row
+        if (on_disk, retracted, tuple(key) if on_disk else None) != (count, retractions, last):
+            return False
+        self._data_version = version
+        return True
 
     def _retraction_of(self, event: Event) -> Retraction | None:
         if type(event) is not EntryRetracted:
@@ -1242,6 +1286,34 @@ def _on_db_thread(db: aiosqlite.Connection, work: Callable[..., T], *args: Any) 
     return run(work, db._conn, *args)
 
 
+#: How long a write on the database thread waits for another process's lock.
+_BUSY_S = 10.0
+
+
+def _begin_immediate(db: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE``, waiting for another process's write lock in steps
+    of a fifth of a millisecond.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between tries: with a
+    recording program and a sync daemon writing to one home many times a
+    second, most collisions would then cost several milliseconds for a lock
+    held a fraction of one.
+    """
+    deadline = time.monotonic() + _BUSY_S
+    db.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.0002)
+    finally:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
 def _write_in_order(
     db: sqlite3.Connection,
     data_version: int,
@@ -1252,11 +1324,12 @@ def _write_in_order(
     meta: list[tuple[str, str]],
 ) -> None:
     """The writes of ``_add_in_order``, in one transaction, on the database thread."""
-    db.execute("BEGIN IMMEDIATE")
+    _begin_immediate(db)
     try:
-        if db.execute("PRAGMA data_version").fetchone()[0] != data_version:
+        if rows and db.execute("PRAGMA data_version").fetchone()[0] != data_version:
             # The in-memory state misses another process's commit: the fold
-            # (and its snapshots) would be wrong.
+            # (and its snapshots) would be wrong. (Positions of events held
+            # depend on no state: they are recorded whatever else changed.)
             raise _StaleSequence
         if known:
             db.executemany(
@@ -1298,7 +1371,7 @@ def _insert_group(db: sqlite3.Connection, data_version: int, rows: list[tuple[An
     False (nothing stored) if another process committed since ``data_version``.
     (One prepared INSERT run per row: a multi-row VALUES statement would be
     compiled anew for every group size.)"""
-    db.execute("BEGIN IMMEDIATE")
+    _begin_immediate(db)
     try:
         if db.execute("PRAGMA data_version").fetchone()[0] != data_version:
             db.execute("ROLLBACK")
@@ -1316,7 +1389,7 @@ def _write_acks(
     db: sqlite3.Connection, update: str, device: str, positions: list[tuple[int, int]]
 ) -> None:
     """``mark_acked`` in one transaction, on the database thread."""
-    db.execute("BEGIN IMMEDIATE")
+    _begin_immediate(db)
     try:
         db.executemany(update, positions)
         db.execute(

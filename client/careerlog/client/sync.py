@@ -181,6 +181,7 @@ class SyncEngine:
         self._in_flight = False
         self._gaps = 0
         self._fed: dict[bytes, Event] = {}
+        self._last_sync: str | None = None  # the last LAST_SYNC_META written
         self._round_start = (0, 0, 0)
 
     def stop(self) -> None:
@@ -220,7 +221,13 @@ class SyncEngine:
         return self.report
 
     async def _finish(self) -> SyncReport:
-        await self.store.set_meta({LAST_SYNC_META: _rfc3339(self._now_ms())})
+        stamp = _rfc3339(self._now_ms())
+        if stamp != self._last_sync:
+            # (Watching, rounds end many times a second while events stream;
+            # the stamp has whole seconds, and a write in the same second
+            # would change nothing but hold the home's write lock.)
+            await self.store.set_meta({LAST_SYNC_META: stamp})
+            self._last_sync = stamp
         self.report.pending = await self.store.pending_count()
         return self.report
 
@@ -296,10 +303,16 @@ class SyncEngine:
             if self._stop.is_set():
                 await self._perform(session, session.close())
                 return True
-            try:
-                frame = await asyncio.wait_for(frames.get(), POLL_S)
-            except TimeoutError:
-                frame = None
+            frame: bytes | str | _Closed | None
+            if not frames.empty():
+                frame = frames.get_nowait()  # no timer for a frame already here
+            else:
+                try:
+                    # (asyncio.timeout, not wait_for: no extra task per frame.)
+                    async with asyncio.timeout(POLL_S):
+                        frame = await frames.get()
+                except TimeoutError:
+                    frame = None
             if isinstance(frame, _Closed):
                 close = socket.protocol.close_rcvd
                 reason = f" ({close.code} {close.reason})" if close is not None else ""
