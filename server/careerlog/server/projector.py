@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import zlib
@@ -40,6 +41,7 @@ from careerlog.server.readmodels.rows import (
     Key,
     RetractionRow,
     Update,
+    compressed,
     goal_rows,
     grant_rows,
 )
@@ -276,41 +278,53 @@ class Projector:
         cached = self._forget(user_id)
         ahead: asyncio.Task[list[Stored]] | None = None
         writing: tuple[asyncio.Task[WriteOutcome], _Step] | None = None
-        try:
-            while True:
-                if cached is None:
-                    cached = await self._load(user_id)
-                step: _Step | None = None
-                if self._leads(user_id):
-                    step, ahead = await self._fold_page(user_id, cached, ahead)
+        # The collector stays out for the whole run, not just each fold: a page's
+        # events and rows live until its write commits, and a collection
+        # between would walk all of them (and every cached state) for nothing.
+        with collector_paused():
+            try:
+                while True:
+                    if cached is None:
+                        cached = await self._load(user_id)
+                    step: _Step | None = None
+                    if self._leads(user_id):
+                        step, ahead = await self._fold_page(user_id, cached, ahead)
+                    if writing is not None:
+                        task, previous = writing
+                        writing = None
+                        outcome = await task
+                        if outcome != "applied":
+                            if outcome == "conflict":
+                                self.stats.conflicts += 1
+                            cached = None
+                            if outcome == "gone":
+                                return folded
+                            continue  # lost a race: again from the new checkpoint
+                        folded += self._count(previous)
+                    if step is None:
+                        if cached is not None:
+                            self._remember(user_id, cached)
+                        return folded
+                    writing = (asyncio.create_task(self._write(step.update)), step)
+                    cached = step.after
+            finally:
+                if ahead is not None:
+                    ahead.cancel()
+                    with contextlib.suppress(BaseException):
+                        await ahead
                 if writing is not None:
-                    task, previous = writing
-                    writing = None
-                    outcome = await task
-                    if outcome != "applied":
-                        if outcome == "conflict":
-                            self.stats.conflicts += 1
-                        cached = None
-                        if outcome == "gone":
-                            return folded
-                        continue  # lost a race: again from the new checkpoint
-                    folded += self._count(previous)
-                if step is None:
-                    if cached is not None:
-                        self._remember(user_id, cached)
-                    return folded
-                writing = (asyncio.create_task(self.read_models.write(step.update)), step)
-                cached = step.after
-        finally:
-            if ahead is not None:
-                ahead.cancel()
-                with contextlib.suppress(BaseException):
-                    await ahead
-            if writing is not None:
-                # Cancelled mid-write: let it finish (it commits or not), forget the state.
-                with contextlib.suppress(BaseException):
-                    await writing[0]
-                self._forget(user_id)
+                    # Cancelled mid-write: let it finish (it commits or not), forget the state.
+                    with contextlib.suppress(BaseException):
+                        await writing[0]
+                    self._forget(user_id)
+
+    async def _write(self, update: Update) -> WriteOutcome:
+        if update.snapshots:
+            # Compressing a big state costs as much as folding thousands of
+            # events; on a worker thread it overlaps the next page's fold.
+            snapshots = await asyncio.to_thread(compressed, update.snapshots)
+            update = dataclasses.replace(update, snapshots=snapshots)
+        return await self.read_models.write(update)
 
     def _count(self, step: _Step) -> int:
         if step.refold:
@@ -412,8 +426,9 @@ class Projector:
         if snapshot is None:
             base, state, size = MIN_KEY, new_state(), 0
         else:
-            base, size = snapshot.key, len(snapshot.body)
-            state = decode_state(zlib.decompress(snapshot.body))
+            raw = zlib.decompress(snapshot.body)
+            base, size = snapshot.key, len(raw)
+            state = decode_state(raw)
         run = await self._read_after(user_id, base, max_pos)
         with collector_paused():
             return base, fold_run(state, run, snap_since=0, snap_bytes=size)
@@ -492,7 +507,7 @@ class Projector:
             with collector_paused():
                 result = fold_run(new_state(), run, snap_since=0, snap_bytes=0)
             update = self._update(user_id, expected, head, result, MIN_KEY)
-            outcome = await self.read_models.write(update)
+            outcome = await self._write(update)
             if outcome == "applied":
                 return len(run)
             if outcome == "gone":

@@ -17,14 +17,14 @@ Rules of this module:
   from the run's start. A retraction reaching behind the run is the
   projector's business: it starts the run before the target instead.
 - Snapshots fall due by a rule of the canonical prefix alone (see
-  :func:`careerlog.server.readmodels.rows.snapshot_interval`).
+  :func:`careerlog.server.readmodels.rows.snapshot_interval`). They come out
+  uncompressed: the caller compresses them off the event loop's thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from uuid import UUID
@@ -129,11 +129,10 @@ def fold_run(
         snap_since += 1
         if snap_since >= interval:
             raw = encode_state(state)
-            body = zlib.compress(raw, 1)
-            snapshots.append(SnapshotRow(key_of(event), state.event_count, body))
+            snapshots.append(SnapshotRow(key_of(event), state.event_count, raw))
             if has_retractions:
                 marks.append((i, raw))
-            snap_since, snap_bytes = 0, len(body)
+            snap_since, snap_bytes = 0, len(raw)
             interval = snapshot_interval(snap_bytes)
     retracted = {UUID(target).bytes for target in state.retracted}
     make = TimelineRow._make
