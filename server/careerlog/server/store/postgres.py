@@ -26,7 +26,7 @@ Rules of this module:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
@@ -156,23 +156,26 @@ class PostgresStore(EventStore):
     async def append(
         self, user_id: int, device: str, events: Sequence[Incoming], received_ms: int
     ) -> tuple[list[AppendResult], int]:
-        async with self._transaction() as conn:
-            # The row lock on user_heads is the per-user append lock.
-            head = await conn.fetchval(
-                "SELECT head FROM user_heads WHERE user_id = $1 FOR UPDATE", user_id
+        async with self._pool.acquire() as conn, _round_trip_transaction(conn):
+            # The row lock on user_heads is the per-user append lock, taken in
+            # the round trip that begins the transaction (simple protocol: the
+            # user id is an int, spelled as a literal).
+            await conn.execute(
+                f"BEGIN; SELECT 1 FROM user_heads WHERE user_id = {int(user_id)} FOR UPDATE"
             )
-            if head is None:
-                raise UnknownUser(user_id)
             # A separate statement, not a join in the locking one: after waiting
             # for the lock, PostgreSQL re-reads only the locked row and would
             # give a joined device_heads row as of before the wait, so two
             # sessions of one device could both store the same dseq. A new
             # statement takes a new snapshot, which has the previous commit.
-            last = await conn.fetchval(
-                "SELECT last_dseq FROM device_heads WHERE user_id = $1 AND device = $2",
+            head, last = await conn.fetchrow(
+                "SELECT (SELECT head FROM user_heads WHERE user_id = $1),"
+                " (SELECT last_dseq FROM device_heads WHERE user_id = $1 AND device = $2)",
                 user_id,
                 device,
             )
+            if head is None:
+                raise UnknownUser(user_id)
             plan = plan_batch(device, events, int(last or 0))
             earlier: dict[int, AppendResult] = {}
             if plan.stale_range is not None:
@@ -405,6 +408,23 @@ class PostgresStore(EventStore):
         """A pooled connection inside a transaction: COMMIT on success, else ROLLBACK."""
         async with self._pool.acquire() as conn, conn.transaction():
             yield conn
+
+
+@asynccontextmanager
+async def _round_trip_transaction(conn: Any) -> AsyncIterator[None]:
+    """COMMIT on success, else ROLLBACK, around a transaction the caller BEGINs.
+
+    For the append, whose BEGIN rides with its first statement: one round
+    trip fewer than ``conn.transaction()`` on the path of every push.
+    """
+    try:
+        yield
+        await conn.execute("COMMIT")
+    except BaseException:
+        if not conn.is_closed() and conn.is_in_transaction():
+            with suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
 
 
 async def _share_user(conn: Any, user_id: int) -> None:
