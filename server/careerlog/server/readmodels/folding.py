@@ -81,12 +81,13 @@ def fold_run(
     marks: list[tuple[int, bytes]] = []
     #: (index of a retraction, index of its target) inside this run.
     reaches: list[tuple[int, int]] = []
-    entries: list[tuple[int, str, int, bytes, str, int, str | None, str]] = []
     snapshots: list[SnapshotRow] = []
     retractions: list[RetractionRow] = []
     interval = snapshot_interval(snap_bytes)
     epoch = EPOCH
-    append = entries.append
+    row = tuple.__new__  # a TimelineRow without the call through ``_make``
+    timeline: list[TimelineRow] = []
+    append = timeline.append
     # The loop runs once per event of every rebuild: names are local and the
     # work is inlined (``micros``, the key) where a call would cost as much.
     for i, event in enumerate(run):
@@ -95,15 +96,19 @@ def fold_run(
         summary, record_id = summarize(event, state)
         delta = event.occurred_at - epoch
         append(
-            (
-                event.hlc,
-                event.device,
-                event.dseq,
-                event.id.bytes,
-                kind.__name__,
-                (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,
-                record_id,
-                summary,
+            row(
+                TimelineRow,
+                (
+                    event.hlc,
+                    event.device,
+                    event.dseq,
+                    event.id.bytes,
+                    kind.__name__,
+                    (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds,
+                    record_id,
+                    summary,
+                    False,
+                ),
             )
         )
         if kind is EntryRetracted:
@@ -134,9 +139,10 @@ def fold_run(
                 marks.append((i, raw))
             snap_since, snap_bytes = 0, len(raw)
             interval = snapshot_interval(snap_bytes)
-    retracted = {UUID(target).bytes for target in state.retracted}
-    make = TimelineRow._make
-    timeline = [make((*entry, entry[3] in retracted)) for entry in entries]
+    # Rows start as not retracted; the few the state says are get their flag.
+    if state.retracted:
+        retracted = {UUID(target).bytes for target in state.retracted}
+        timeline = [r._replace(retracted=True) if r[3] in retracted else r for r in timeline]
     return Folded(state, timeline, snapshots, retractions, snap_since, snap_bytes)
 
 
