@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from careerlog.server.projector import Projector
-from careerlog.server.readmodels.writer import ReadModelStore
 from careerlog.server.store import EventStore, Incoming
 from careerlog.server.store.schema import READ_MODEL_TABLES
 from careerlog.shared.codec import encode_event
@@ -14,7 +12,7 @@ from careerlog.shared.events import Event
 from tests.contract.database import raw_fetch
 from tests.shared.builders import History
 
-__all__ = ["busy_history", "dump", "incoming", "push", "push_in_batches"]
+__all__ = ["NOW", "busy_history", "dump", "incoming", "push", "push_in_batches"]
 
 NOW = 1_772_442_000_000
 
@@ -63,9 +61,3 @@ async def dump(url: str, user: int) -> dict[str, list[tuple[object, ...]]]:
             found = [tuple(v for i, v in enumerate(row) if i != 6) for row in found]
         rows[table] = sorted(found, key=repr)
     return rows
-
-
-async def project(store: EventStore, read_models: ReadModelStore) -> Projector:
-    projector = Projector(store, read_models)
-    await projector.drain()
-    return projector

@@ -29,7 +29,7 @@ from careerlog.shared.projections.analytics import (
     member_facts,
 )
 from careerlog.shared.projections.timeline import happened_by, plan_as_of, timeline_entry
-from tests.contract.careers import busy_history, dump, push, push_in_batches
+from tests.contract.careers import NOW, busy_history, dump, push, push_in_batches
 from tests.contract.database import raw_fetch, user_traces
 from tests.shared.builders import History, full_history
 
@@ -364,8 +364,6 @@ async def test_lag_counts_what_is_not_projected_yet(
     user = await store.create_user("ada")
     h = busy_history(20)
     await push(store, user, h.events)
-    from tests.contract.careers import NOW
-
     lag = await models.lag(NOW + 3000)
     assert (lag.users_behind, lag.events_behind) == (1, len(h.events))
     assert lag.seconds_behind == pytest.approx(3.0)
