@@ -17,10 +17,13 @@ PostgreSQL two nodes share the database. Rows:
 - latency: device A records an event in its LocalStore and pushes it; device B
   (``SyncEngine.watch`` in a separate process) has committed it to its own
   LocalStore; 1,000 idle devices (of 100 other users) are connected.
-- streaming: A records events one at a time as fast as it can while one push
-  is in flight (everything waiting goes in the next batch, up to the server's
-  ``max_batch``); until B has committed them all. Raw limit: A's
-  ``LocalStore.record`` alone.
+- streaming: A's recording program (this process) records events one per
+  ``LocalStore.record`` call, as fast as it can: up to 256 calls in flight,
+  each returning after its commit (the store commits the waiting calls as one
+  group). A's sync daemon (``SyncEngine.watch`` on the same home, another
+  process) pushes them, one push in flight, everything waiting in the next
+  batch (up to ``max_batch``); until B has committed them all. Raw limit:
+  A's ``LocalStore.record`` alone, called the same way.
 - catch-up: ``SyncEngine.run_once`` of a fresh device against a 100,000-event
   history; raw limit: ``LocalStore.import_events`` of the same events.
 - memory: server RSS growth for 1,000 idle connected devices, per device.
@@ -67,7 +70,7 @@ from careerlog.shared import hlc
 from careerlog.shared.codec import encode_event
 from careerlog.shared.events import Event
 from careerlog.shared.ids import uuid7
-from careerlog.shared.protocol import Push, encode_frame
+from careerlog.shared.protocol import Ping, Pong, Push, encode_frame
 
 PG_ADMIN = os.environ.get(
     "CAREERLOG_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -384,6 +387,16 @@ class CpuMeter:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return usage.ru_utime + usage.ru_stime
 
+    def cpu_per_event_us(self, events: int) -> dict[str, float]:
+        """CPU µs each process spent per event during the phase."""
+        used = {
+            "servers" if len(self.nodes) > 1 else "server": self._servers() - self.start[1],
+            "bench": self._own() - self.start[2],
+        }
+        for name, helper in self.helpers.items():
+            used[name] = _cpu_s(helper.process.pid) - self.helpers_start[name]
+        return {name: seconds / events * 1e6 for name, seconds in used.items()}
+
     def report(self) -> str:
         wall = time.perf_counter() - self.start[0]
         servers = (self._servers() - self.start[1]) / wall * 100
@@ -471,6 +484,21 @@ async def latency(
             timings.append((stored_at - start) * 1000)
         await asyncio.sleep(0.002)
     return timings
+
+
+async def ping_round_trip(peer: RawPeer, samples: int) -> float:
+    """p50 ms of a Ping answered by the server node, on A's connection, with
+    the idle devices connected: the transport alone (two process wake-ups and
+    the server's frame handling), of which the path A -> B crosses about one."""
+    timings = []
+    for n in range(samples):
+        start = time.perf_counter()
+        await peer.send_frame(encode_frame(Ping(nonce=n)))
+        while not isinstance(await peer.receive(), Pong):
+            pass
+        timings.append((time.perf_counter() - start) * 1000)
+        await asyncio.sleep(0.002)
+    return statistics.median(timings)
 
 
 async def latency_floor(raw_url: str, home: Path, samples: int) -> tuple[float, float, float]:
@@ -661,6 +689,7 @@ async def run_backend(
             p50 = statistics.median(timings)
             p99 = statistics.quantiles(timings, n=100)[98]
             floor = await latency_floor(raw_url, base, sizes.latency_samples)
+            rtt = await ping_round_trip(peer_a, sizes.latency_samples)
             across = "A on node 1, B on node 2" if len(nodes) == 2 else "one node"
             if kind == "sqlite":
                 target, ok = "p50 <= 1 ms, p99 <= 2.5 ms", p50 <= 1 and p99 <= 2.5
@@ -670,7 +699,7 @@ async def run_backend(
                 f"{label}: latency A records -> B stored ({len(timings)} events, {across})",
                 f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
                 f"3 commits alone, p50: record {floor[0]:.2f} + append {floor[1]:.2f} "
-                f"+ ingest {floor[2]:.2f} ms",
+                f"+ ingest {floor[2]:.2f} ms; A's Ping -> Pong round trip p50 {rtt:.2f} ms",
                 target,
                 ok,
             )
@@ -703,6 +732,14 @@ async def run_backend(
         async with await LocalStore.open(homes["a2"]) as store_a2:
             rate = await stream(store_a2, receiver, sizes.stream)
         out.notes.append(f"{label} streaming CPU (of one core): {meter.report()}")
+        per_event = meter.cpu_per_event_us(sizes.stream)
+        total = sum(per_event.values())
+        out.notes.append(
+            f"{label} streaming CPU per event: "
+            + ", ".join(f"{name} {us:.0f} µs" for name, us in per_event.items())
+            + f"; {total:.0f} µs in all, so 2 cores stream at most "
+            f"{_rate(2e6 / total)} with nothing else running"
+        )
         await receiver.stop()
         await pusher.stop()
         helpers.clear()
