@@ -118,6 +118,8 @@ class _Step:
 
 @dataclass(slots=True)
 class _Cached:
+    """Where a user stands (checkpoint, state, snapshot chain), kept between steps."""
+
     pos: int
     key: Key
     state: CareerState

@@ -56,7 +56,12 @@ class Grant:
 
 
 class ReadModels(abc.ABC):
-    """Query side of the projections (the projector's write side is its own business)."""
+    """Query side of the projections.
+
+    :class:`careerlog.server.readmodels.writer.ReadModelStore` adds the
+    projector's side; ``open_read_models(url)`` opens one on the store's
+    database, and a running app has it as ``Runtime.read_models``.
+    """
 
     @abc.abstractmethod
     async def checkpoint(self, user_id: int) -> Checkpoint | None:
