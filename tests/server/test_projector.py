@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +23,7 @@ from careerlog.server.store import open_store
 from careerlog.shared.projections import encode_state
 from careerlog.shared.protocol import PushResult
 from tests.contract.careers import busy_history, dump, push
+from tests.e2e.test_multinode import server_command
 from tests.server.conftest import LiveServer, running
 from tests.server.wire import Peer, activity
 
@@ -168,3 +171,32 @@ async def test_a_rebuild_that_always_loses_the_race_gives_up(
         with pytest.raises(RebuildRaced):
             await projector.rebuild_user(user)
         assert projector.stats.conflicts == projector_module.REBUILD_ATTEMPTS
+
+
+def start_projector(url: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [*server_command(), "project", "--db", url], stdout=output, stderr=subprocess.STDOUT
+        )
+
+
+async def test_a_projector_process_on_the_embedded_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    history = busy_history(300)
+    async with await open_store(url) as store, await open_read_models(url) as models:
+        user = await store.create_user("ada")
+        process = start_projector(url, tmp_path / "projector.log")
+        try:
+            # Another process appends to the file: the projector finds it by scanning.
+            await push(store, user, history.events)
+
+            async def projected() -> bool:
+                checkpoint = await models.checkpoint(user)
+                return checkpoint is not None and checkpoint.events == len(history.events)
+
+            await eventually(projected, timeout_s=15)
+            assert encode_state(await models.state(user)) == encode_state(history.state())
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.to_thread(process.wait, 10) == 0
+    assert b"projector stopped" in (tmp_path / "projector.log").read_bytes()
