@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, Self
 
+import msgspec
+
 __all__ = [
     "AppendResult",
     "DeviceExists",
@@ -82,8 +84,7 @@ class DeviceExists(StoreError):
         self.device = device
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(msgspec.Struct, frozen=True):
     """One event as pushed by a device, already validated by the caller.
 
     ``body`` is the event's MessagePack bytes, stored as received. ``rejected``
@@ -91,6 +92,9 @@ class Incoming:
     store then keeps no event and assigns no ``pos``, but still advances the
     device's high-water mark (so the next ``dseq`` is not a gap) and remembers
     the rejection (so a re-push gets the same answer).
+
+    (A msgspec struct, like ``AppendResult``: one is made per pushed event,
+    and a struct is built several times faster than a frozen dataclass.)
     """
 
     device: str
@@ -100,8 +104,7 @@ class Incoming:
     rejected: tuple[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class AppendResult:
+class AppendResult(msgspec.Struct, frozen=True):
     """What happened to one pushed event.
 
     ``accepted`` and ``duplicate`` carry the event's ``pos``; ``rejected``
