@@ -292,3 +292,23 @@ async def test_each_node_counts_only_its_own(settings: Settings, tmp_path: Path)
     assert value(on_b, accepted, result="accepted") == 0
     assert value(on_b, "careerlog_sync_connections", node="b") == 0
     assert value(on_b, "careerlog_node_info", node="b", store="sqlite") == 1
+
+
+async def test_a_node_without_a_projector_shows_the_lag_but_stays_ready(
+    settings: Settings,
+) -> None:
+    # As a PostgreSQL node beside `careerlog-server project` processes: nothing
+    # folds here, so the pushed event stays behind, and the node still serves.
+    alone = dataclasses.replace(settings, project_in_process=False)
+    async with running(alone) as node, httpx.AsyncClient(base_url=node.http_url) as http:
+        user = await node.user("ada")
+        laptop = await Peer.open(node.ws_url, await node.device(user, "laptop"), "laptop")
+        await laptop.push([activity("laptop", 1), activity("laptop", 2)])
+        await laptop.answer(PushResult)
+        samples = await scrape(http)
+        ready = await http.get("/ready")
+        await laptop.close()
+    assert value(samples, "careerlog_projector_lag_events", projection="readmodels") == 2
+    assert value(samples, "careerlog_projector_lag_seconds", projection="readmodels") >= 0
+    assert ready.status_code == 200, ready.text
+    assert not any(check.startswith("projector") for check in ready.json()["checks"])

@@ -83,6 +83,8 @@ async def _store_check(runtime: Runtime) -> str:
 
 
 async def _projector_checks(runtime: Runtime) -> dict[str, str]:
+    if not runtime.metrics.projector.gates_readiness:
+        return {}
     await runtime.metrics.projector.refresh(runtime.settings.ready_timeout_s)
     limit = runtime.settings.ready_max_projector_lag_s
     checks: dict[str, str] = {}

@@ -324,10 +324,15 @@ class ProjectorLag:
         self._seconds = seconds
         self._lags: dict[str, Lag] = {}
         self._source: LagSource | None = None
+        #: False on a node that only reports the lag of projector processes
+        #: running elsewhere: their lag is worth a graph, but devices can still
+        #: sync through this node, so it must not hold its readiness back.
+        self.gates_readiness = True
 
-    def watch(self, source: LagSource) -> None:
+    def watch(self, source: LagSource, *, gates_readiness: bool = True) -> None:
         """Measure the lag by awaiting ``source()`` whenever metrics or readiness are asked."""
         self._source = source
+        self.gates_readiness = gates_readiness
 
     def unwatch(self) -> None:
         self._source = None

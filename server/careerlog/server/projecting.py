@@ -30,7 +30,7 @@ from typing import Any
 
 from litestar import Litestar
 
-from careerlog.server.projector import Projector
+from careerlog.server.projector import Projector, now_ms
 from careerlog.server.readmodels import ReadModelStore, open_read_models
 from careerlog.server.runtime import Runtime
 from careerlog.server.store import EventStore
@@ -70,11 +70,17 @@ def read_models_lifespan(
             # /metrics and /ready measure the lag from the checkpoints when asked.
             runtime.metrics.projector.watch(projector.lag)
             runtime.projector_task.add_done_callback(_report_death(runtime))
+        else:
+            # Projector processes run elsewhere (PostgreSQL): every node's
+            # /metrics still shows their lag, measured from the checkpoints.
+            read_models = runtime.read_models
+            runtime.metrics.projector.watch(
+                lambda: read_models.lag(now_ms()), gates_readiness=False
+            )
         try:
             yield
         finally:
-            if runtime.projector is not None:
-                runtime.metrics.projector.unwatch()
+            runtime.metrics.projector.unwatch()
             if runtime.projector_task is not None:
                 runtime.projector_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
