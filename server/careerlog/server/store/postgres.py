@@ -6,11 +6,14 @@ Rules of this module:
   ``pos > cursor`` could pass a number whose transaction commits later and
   never see that event (es-anchors §1C, sync-anchors §5). Instead an append
   first locks the user's ``user_heads`` row (``SELECT … FOR UPDATE``), then
-  reads the device's high-water mark, and writes events, rejections, both
-  heads and the NOTIFY in one statement. The next append for the user
-  waits for the row lock, which PostgreSQL releases only after the commit is
-  visible, so ``pos`` order is commit order. Appends of different users never
-  wait for each other.
+  reads the device's high-water mark, and writes events, rejections and both
+  heads in one statement. Appends of one user that wait on this node while
+  one of theirs commits are written in one transaction of that user, each
+  batch after the one before, with one NOTIFY and one COMMIT for them all.
+  The next append for the user waits for the row lock, which PostgreSQL
+  releases only after the commit is visible, so ``pos`` order is commit
+  order. Appends of different users never wait for each other, and no
+  transaction spans two users.
 - Transactions run at READ COMMITTED (the default) on purpose: after waiting
   for the row lock, each later statement sees what the previous append
   committed.
@@ -25,9 +28,10 @@ Rules of this module:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
@@ -37,12 +41,13 @@ from careerlog.server.store.base import (
     DeviceRecord,
     EventStore,
     Incoming,
+    SequenceGap,
     Stored,
     StoreError,
     UnknownUser,
     UserExists,
 )
-from careerlog.server.store.batch import earlier_result, plan_batch
+from careerlog.server.store.batch import BatchPlan, earlier_result, plan_batch
 from careerlog.server.store.schema import POSTGRES_MIGRATIONS, READ_MODEL_TABLES, check_not_newer
 
 __all__ = ["NOTIFY_CHANNEL", "PostgresStore"]
@@ -82,12 +87,23 @@ SELECT pg_notify('{NOTIFY_CHANNEL}', $13) WHERE $14::boolean
 """
 
 
+#: An append waiting for its user's next group: (device, events, received_ms)
+#: and the caller's future.
+_PendingAppend: TypeAlias = tuple[
+    tuple[str, tuple[Incoming, ...], int],
+    "asyncio.Future[tuple[list[AppendResult], int]]",
+]
+
+
 class PostgresStore(EventStore):
     """The :class:`EventStore` on PostgreSQL. Open with :meth:`open`."""
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
         self._epoch: str | None = None
+        #: Per user: appends waiting for the next group, and the task committing.
+        self._waiting: dict[int, list[_PendingAppend]] = {}
+        self._committing: dict[int, asyncio.Future[None]] = {}
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:
@@ -156,6 +172,54 @@ class PostgresStore(EventStore):
     async def append(
         self, user_id: int, device: str, events: Sequence[Incoming], received_ms: int
     ) -> tuple[list[AppendResult], int]:
+        # Appends of one user that wait while one of theirs commits (the
+        # user's devices pushing at once; they would queue on the user's row
+        # lock anyway) are committed together, in one transaction of that
+        # user: one lock, one NOTIFY and one COMMIT (one fsync) for them all.
+        future: asyncio.Future[tuple[list[AppendResult], int]]
+        future = asyncio.get_running_loop().create_future()
+        entry: _PendingAppend = ((device, tuple(events), received_ms), future)
+        self._waiting.setdefault(user_id, []).append(entry)
+        if user_id not in self._committing:
+            self._committing[user_id] = asyncio.ensure_future(self._commit_user(user_id))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # All or nothing, settled before the caller moves on: a batch
+            # still waiting is withdrawn; one being committed is waited for.
+            waiting = self._waiting.get(user_id, [])
+            for index, queued in enumerate(waiting):
+                if queued is entry:
+                    del waiting[index]
+                    raise
+            with suppress(BaseException):
+                await future
+            raise
+
+    async def _commit_user(self, user_id: int) -> None:
+        try:
+            while group := self._waiting.pop(user_id, None):
+                outcomes: list[tuple[list[AppendResult], int] | Exception]
+                try:
+                    outcomes = await self._append_group(user_id, [batch for batch, _ in group])
+                except Exception as error:  # the transaction failed: nothing of it stored
+                    outcomes = [error] * len(group)
+                for (_, future), outcome in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            del self._committing[user_id]
+
+    async def _append_group(
+        self, user_id: int, batches: list[tuple[str, tuple[Incoming, ...], int]]
+    ) -> list[tuple[list[AppendResult], int] | Exception]:
+        """Several appends of one user in one transaction; a batch refused
+        whole (a gap, another device's event) stores nothing and fails alone."""
+        outcomes: list[tuple[list[AppendResult], int] | Exception] = []
         async with self._pool.acquire() as conn, _round_trip_transaction(conn):
             # The row lock on user_heads is the per-user append lock, taken in
             # the round trip that begins the transaction (simple protocol: the
@@ -168,53 +232,75 @@ class PostgresStore(EventStore):
             # give a joined device_heads row as of before the wait, so two
             # sessions of one device could both store the same dseq. A new
             # statement takes a new snapshot, which has the previous commit.
-            head, last = await conn.fetchrow(
-                "SELECT (SELECT head FROM user_heads WHERE user_id = $1),"
-                " (SELECT last_dseq FROM device_heads WHERE user_id = $1 AND device = $2)",
+            rows = await conn.fetch(
+                "SELECT NULL::text, head FROM user_heads WHERE user_id = $1"
+                " UNION ALL SELECT device, last_dseq FROM device_heads"
+                " WHERE user_id = $1 AND device = ANY($2::text[])",
+                user_id,
+                sorted({device for device, _, _ in batches}),
+            )
+            heads = {row[0]: int(row[1]) for row in rows}
+            head = heads.pop(None, None)
+            if head is None:
+                return [UnknownUser(user_id)] * len(batches)
+            stored = False
+            for device, events, received_ms in batches:
+                try:
+                    plan = plan_batch(device, events, heads.get(device, 0))
+                except (SequenceGap, ValueError) as refused:
+                    outcomes.append(refused)
+                    continue
+                outcomes.append(await self._write(conn, user_id, device, head, plan, received_ms))
+                head += len(plan.accepted)
+                heads[device] = plan.new_last_dseq
+                stored = stored or bool(plan.accepted)
+            if stored:
+                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{user_id}:{head}")
+        return outcomes
+
+    @staticmethod
+    async def _write(
+        conn: Any, user_id: int, device: str, head: int, plan: BatchPlan, received_ms: int
+    ) -> tuple[list[AppendResult], int]:
+        """Store one planned batch after ``head``; its results and the new head."""
+        earlier: dict[int, AppendResult] = {}
+        if plan.stale_range is not None:
+            rows = await conn.fetch(
+                """SELECT dseq, pos, NULL::text, NULL::text FROM events
+                    WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4
+                   UNION ALL
+                   SELECT dseq, NULL::bigint, code, reason FROM rejections
+                    WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4""",
                 user_id,
                 device,
+                *plan.stale_range,
             )
-            if head is None:
-                raise UnknownUser(user_id)
-            plan = plan_batch(device, events, int(last or 0))
-            earlier: dict[int, AppendResult] = {}
-            if plan.stale_range is not None:
-                rows = await conn.fetch(
-                    """SELECT dseq, pos, NULL::text, NULL::text FROM events
-                        WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4
-                       UNION ALL
-                       SELECT dseq, NULL::bigint, code, reason FROM rejections
-                        WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4""",
-                    user_id,
-                    device,
-                    *plan.stale_range,
-                )
-                earlier = {int(r[0]): earlier_result(r[1], r[2], r[3]) for r in rows}
-            accepted = plan.accepted
-            new_head = head + len(accepted)
-            if plan.fresh:
-                refused = [
-                    (event.dseq, *event.rejected)
-                    for event in plan.rejected
-                    if event.rejected is not None
-                ]
-                await conn.execute(
-                    _WRITE_BATCH,
-                    user_id,
-                    device,
-                    received_ms,
-                    list(range(head + 1, new_head + 1)),
-                    [event.dseq for event in accepted],
-                    [event.hlc for event in accepted],
-                    [event.body for event in accepted],
-                    [dseq for dseq, _, _ in refused],
-                    [code for _, code, _ in refused],
-                    [reason for _, _, reason in refused],
-                    plan.new_last_dseq,
-                    new_head,
-                    f"{user_id}:{new_head}",
-                    bool(accepted),
-                )
+            earlier = {int(r[0]): earlier_result(r[1], r[2], r[3]) for r in rows}
+        accepted = plan.accepted
+        new_head = head + len(accepted)
+        if plan.fresh:
+            refused = [
+                (event.dseq, *event.rejected)
+                for event in plan.rejected
+                if event.rejected is not None
+            ]
+            await conn.execute(
+                _WRITE_BATCH,
+                user_id,
+                device,
+                received_ms,
+                list(range(head + 1, new_head + 1)),
+                [event.dseq for event in accepted],
+                [event.hlc for event in accepted],
+                [event.body for event in accepted],
+                [dseq for dseq, _, _ in refused],
+                [code for _, code, _ in refused],
+                [reason for _, _, reason in refused],
+                plan.new_last_dseq,
+                new_head,
+                "",
+                False,  # one NOTIFY for the whole group, after its last batch
+            )
         return plan.results(head + 1, earlier), new_head
 
     async def read(self, user_id: int, after: int, limit: int) -> list[Stored]:
