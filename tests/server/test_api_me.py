@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
 from careerlog.client.cli import main as client_main
 from careerlog.client.store import LocalStore
+from careerlog.server.readmodels.rows import OutOfRange
 from careerlog.shared.codec import decode_event_json
 from careerlog.shared.projections import encode_state
 from careerlog.shared.projections.activity import insights
@@ -263,6 +265,22 @@ async def test_bad_parameters_are_4xx_with_stable_codes(server: LiveServer) -> N
             response.text,
         )
         assert response.json()["detail"]
+
+
+async def test_a_time_the_read_models_refuse_is_a_400_not_a_500(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The API's own bounds keep such times out today; if a route ever lets one
+    # through, the read models' refusal still reaches the caller as a 400.
+    ada = await person(server, "ada")
+
+    async def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise OutOfRange("6500-01-01T00:00:00+00:00 is past the last time an HLC can name")
+
+    monkeypatch.setattr(server.runtime.read_models, "timeline", refuse)
+    response = await ada.get("/v1/me/timeline")
+    assert (response.status_code, response.json()["code"]) == (400, "date_out_of_range")
+    assert "6500-01-01" in response.json()["detail"]
 
 
 async def test_no_token_no_data_and_nobody_sees_another_persons_goals(

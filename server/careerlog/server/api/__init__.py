@@ -22,11 +22,12 @@ from litestar.types import ExceptionHandlersMap
 
 from careerlog.server.api.account import ACCOUNT_ROUTES
 from careerlog.server.api.coach import COACH_ROUTES
-from careerlog.server.api.errors import api_error_response
+from careerlog.server.api.errors import api_error_response, out_of_range_response
 from careerlog.server.api.me import ME_ROUTES
 from careerlog.server.api.orgs import ORG_ROUTES
 from careerlog.server.api.schema import ArrayLikeStructs
 from careerlog.server.orgs import OrgStore, open_orgs
+from careerlog.server.readmodels.rows import OutOfRange
 from careerlog.server.runtime import Runtime
 
 __all__ = ["SECURITY_SCHEME", "Api"]
@@ -81,7 +82,10 @@ class Api:
             "models": _provide(lambda: self.runtime.read_models),
             "orgs": _provide(lambda: self.orgs),
         }
-        handlers: ExceptionHandlersMap = {HTTPException: api_error_response}
+        handlers: ExceptionHandlersMap = {
+            HTTPException: api_error_response,
+            OutOfRange: out_of_range_response,
+        }
 
         def router(path: str, routes: list[Any]) -> Router:
             return Router(

@@ -24,18 +24,19 @@ from litestar.status_codes import (
     HTTP_401_UNAUTHORIZED,
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
-    HTTP_409_CONFLICT,
 )
+
+from careerlog.server.readmodels.rows import OutOfRange
 
 __all__ = [
     "ERROR_RESPONSES",
     "ApiError",
     "BadRequest",
-    "Conflict",
     "ErrorBody",
     "Forbidden",
     "NotFound",
     "api_error_response",
+    "out_of_range_response",
 ]
 
 
@@ -84,10 +85,6 @@ class NotFound(ApiError):
     status_code = HTTP_404_NOT_FOUND
 
 
-class Conflict(ApiError):
-    status_code = HTTP_409_CONFLICT
-
-
 def _code(exc: HTTPException) -> str:
     if isinstance(exc, ApiError):
         return exc.code
@@ -112,3 +109,8 @@ def api_error_response(_request: Request[Any, Any, Any], exc: HTTPException) -> 
     if exc.extra:
         body["extra"] = exc.extra
     return Response(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def out_of_range_response(request: Request[Any, Any, Any], exc: OutOfRange) -> Response[Any]:
+    """A time the read models cannot name, past the API's own checks: a 400, not a 500."""
+    return api_error_response(request, BadRequest("date_out_of_range", str(exc)))

@@ -33,15 +33,16 @@ from careerlog.server.readmodels.rows import (
     TimelineRow,
     Update,
     entry_from_row,
+    id_windows,
     micros,
+    parse_event_id,
     recorded_limit,
+    timeline_query,
     usable,
 )
-from careerlog.server.readmodels.sqlite import ID_WINDOW_MS, _uuid
 from careerlog.server.readmodels.writer import Behind, ProjectionLag, ReadModelStore, WriteOutcome
 from careerlog.server.store.schema import READ_MODEL_TABLES
 from careerlog.shared.codec import decode_event
-from careerlog.shared.hlc import pack
 from careerlog.shared.projections import CareerState, decode_state, fold, new_state
 from careerlog.shared.projections.timeline import TimelineEntry, happened_by
 
@@ -184,34 +185,19 @@ class PostgresReadModels(ReadModelStore):
         before: tuple[int, str, int] | None = None,
         limit: int = 50,
     ) -> list[TimelineEntry]:
-        if limit <= 0 or (types is not None and not types):
-            return []
-        where = ["user_id = $1"]
-        params: list[Any] = [user_id]
-
-        def param(value: Any) -> str:
-            params.append(value)
-            return f"${len(params)}"
-
-        if before is not None:
-            where.append(
-                f"(hlc, device, dseq) < ({param(before[0])}, {param(before[1])},"
-                f" {param(before[2])})"
-            )
-        if recorded_by is not None:
-            where.append(f"hlc <= {param(recorded_limit(recorded_by))}")
-        if occurred_from is not None:
-            where.append(f"occurred_us >= {param(micros(occurred_from))}")
-        if occurred_to is not None:
-            where.append(f"occurred_us <= {param(micros(occurred_to))}")
-        if types is not None:
-            where.append(f"type = ANY({param(sorted(types))}::text[])")
-        rows = await self._pool.fetch(
-            "SELECT hlc, device, dseq, event_id, type, occurred_us, record_id, summary, retracted"
-            f" FROM rm_timeline WHERE {' AND '.join(where)}"
-            f" ORDER BY hlc DESC, device DESC, dseq DESC LIMIT {param(limit)}",
-            *params,
+        query = timeline_query(
+            user_id,
+            recorded_by=recorded_by,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+            types=types,
+            before=before,
+            limit=limit,
+            mark=lambda n: f"${n}",
         )
+        if query is None:
+            return []
+        rows = await self._pool.fetch(query[0], *query[1])
         return [entry_from_row(_timeline_row(r)) for r in rows]
 
     async def grants_to(self, grantee: str, today: date) -> list[Grant]:
@@ -290,28 +276,28 @@ class PostgresReadModels(ReadModelStore):
     async def event_keys(self, user_id: int, event_ids: list[str]) -> dict[str, Key]:
         found: dict[str, Key] = {}
         for text in event_ids:
-            event_id = _uuid(text)
+            event_id = parse_event_id(text)
             if event_id is None:
                 continue
-            ms = event_id.int >> 80
-            # Near the time in its UUIDv7 first (the HLC is read from the same clock).
-            row = await self._pool.fetchrow(
-                "SELECT hlc, device, dseq FROM rm_timeline WHERE user_id = $1"
-                " AND event_id = $2 AND hlc BETWEEN $3 AND $4 LIMIT 1",
-                user_id,
-                event_id.bytes,
-                pack(ms),
-                pack(ms + ID_WINDOW_MS),
-            )
-            if row is None:
-                row = await self._pool.fetchrow(
-                    "SELECT hlc, device, dseq FROM rm_timeline"
-                    " WHERE user_id = $1 AND event_id = $2 LIMIT 1",
-                    user_id,
-                    event_id.bytes,
-                )
-            if row is not None:
-                found[text] = (row[0], row[1], row[2])
+            for window in id_windows(event_id):
+                if window is None:
+                    row = await self._pool.fetchrow(
+                        "SELECT hlc, device, dseq FROM rm_timeline"
+                        " WHERE user_id = $1 AND event_id = $2 LIMIT 1",
+                        user_id,
+                        event_id.bytes,
+                    )
+                else:
+                    row = await self._pool.fetchrow(
+                        "SELECT hlc, device, dseq FROM rm_timeline WHERE user_id = $1"
+                        " AND event_id = $2 AND hlc BETWEEN $3 AND $4 LIMIT 1",
+                        user_id,
+                        event_id.bytes,
+                        *window,
+                    )
+                if row is not None:
+                    found[text] = (row[0], row[1], row[2])
+                    break
         return found
 
     async def behind(

@@ -19,9 +19,10 @@ Rules of this module:
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from careerlog.server.readmodels.base import Checkpoint
@@ -32,6 +33,8 @@ from careerlog.shared.projections.timeline import TimelineEntry
 
 __all__ = [
     "EPOCH",
+    "ID_WINDOW_MS",
+    "MAX_HLC",
     "MIN_KEY",
     "SNAPSHOT_BYTES_PER_EVENT",
     "SNAPSHOT_MAX_EVERY",
@@ -40,6 +43,7 @@ __all__ = [
     "GrantRow",
     "Key",
     "Loaded",
+    "OutOfRange",
     "RetractionRow",
     "SnapshotRow",
     "TimelineRow",
@@ -48,15 +52,26 @@ __all__ = [
     "entry_from_row",
     "goal_rows",
     "grant_rows",
+    "id_windows",
     "micros",
+    "parse_event_id",
     "recorded_limit",
     "snapshot_interval",
+    "timeline_query",
     "usable",
 ]
 
 Key = tuple[int, str, int]
 #: Sorts before every real key (``hlc >= 0``, devices are non-empty).
 MIN_KEY: Key = (-1, "", 0)
+#: The largest HLC either backend can hold (a signed 64-bit column): a wall
+#: time near the year 6429. Anything past it is refused before it reaches a
+#: driver, which would raise OverflowError mid-query.
+MAX_HLC = (1 << 63) - 1
+#: How far an event's HLC may run ahead of the time in its UUIDv7 id (both are
+#: read from one clock when the event is minted): the window searched first
+#: when an event is looked up by id.
+ID_WINDOW_MS = 86_400_000
 
 #: Fewest events between two snapshots.
 SNAPSHOT_MIN_EVERY = 1000
@@ -101,9 +116,99 @@ def from_micros(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+class OutOfRange(ValueError):
+    """A time or key past what an HLC can name: a caller's mistake (the API answers 400)."""
+
+
 def recorded_limit(at: datetime) -> int:
-    """The largest HLC of an event recorded by ``at`` (as ``plan_as_of`` counts it)."""
-    return hlc_clock.pack(int(at.timestamp() * 1000), hlc_clock.MAX_COUNTER)
+    """The largest HLC of an event recorded by ``at`` (as ``plan_as_of`` counts it).
+
+    Raises:
+        OutOfRange: ``at`` is past the last time an HLC can name.
+    """
+    limit = hlc_clock.pack(int(at.timestamp() * 1000), hlc_clock.MAX_COUNTER)
+    if limit > MAX_HLC:
+        raise OutOfRange(f"{at.isoformat()} is past the last time an HLC can name")
+    return limit
+
+
+#: What a 64-bit integer column holds.
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
+def _checked(key: Key) -> Key:
+    if key[0] not in _INT64 or key[2] not in _INT64:
+        raise OutOfRange(f"key {key!r} is outside the 64-bit range of the stores")
+    return key
+
+
+def timeline_query(
+    user_id: int,
+    *,
+    recorded_by: datetime | None,
+    occurred_from: datetime | None,
+    occurred_to: datetime | None,
+    types: frozenset[str] | None,
+    before: Key | None,
+    limit: int,
+    mark: Callable[[int], str],
+) -> tuple[str, list[Any]] | None:
+    """The SELECT of one timeline page and its parameters (None: no row can match).
+
+    One query for both backends, which differ only in how a placeholder is
+    spelled: ``mark(n)`` gives the n-th (1-based), ``?`` or ``$n``. Rows come
+    newest first in canonical order, as :func:`entry_from_row` reads them.
+
+    Raises:
+        OutOfRange: ``recorded_by`` or ``before`` is past what an HLC can name.
+    """
+    if limit <= 0 or (types is not None and not types):
+        return None
+    params: list[Any] = []
+
+    def param(value: Any) -> str:
+        params.append(value)
+        return mark(len(params))
+
+    where = [f"user_id = {param(user_id)}"]
+    if before is not None:
+        hlc, device, dseq = _checked(before)
+        where.append(f"(hlc, device, dseq) < ({param(hlc)}, {param(device)}, {param(dseq)})")
+    if recorded_by is not None:
+        where.append(f"hlc <= {param(recorded_limit(recorded_by))}")
+    if occurred_from is not None:
+        where.append(f"occurred_us >= {param(micros(occurred_from))}")
+    if occurred_to is not None:
+        where.append(f"occurred_us <= {param(micros(occurred_to))}")
+    if types is not None:
+        where.append(f"type IN ({', '.join(param(t) for t in sorted(types))})")
+    sql = (
+        "SELECT hlc, device, dseq, event_id, type, occurred_us, record_id, summary, retracted"
+        f" FROM rm_timeline WHERE {' AND '.join(where)}"
+        f" ORDER BY hlc DESC, device DESC, dseq DESC LIMIT {param(min(limit, MAX_HLC))}"
+    )
+    return sql, params
+
+
+def parse_event_id(text: str) -> UUID | None:
+    """The id an event id's text names (None: not an id, so it names no event)."""
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
+
+
+def id_windows(event_id: UUID) -> list[tuple[int, int] | None]:
+    """Where to look for an event by its id, in turn: an HLC range, then (None) anywhere.
+
+    Near the time in its UUIDv7 first, clamped to the HLCs the stores hold (an
+    id whose time is past them has no window and is looked for anywhere).
+    """
+    ms = event_id.int >> 80
+    low = hlc_clock.pack(ms)
+    if low > MAX_HLC:
+        return [None]
+    return [(low, min(hlc_clock.pack(ms + ID_WINDOW_MS), MAX_HLC)), None]
 
 
 class TimelineRow(NamedTuple):
