@@ -458,3 +458,81 @@ async def test_device_verbs_need_a_connected_home(devices: tuple[Device, Device]
     code, _, err = await laptop.run("devices", "list")
     assert code == EXIT_SYNC
     assert "not connected" in err
+
+
+async def test_a_watching_device_streams_past_its_own_events_coming_back(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    """A's pages hold its own acknowledged events; the engine leaves them out
+    unread, and the cursor still reaches the head with B's events stored."""
+    from functools import partial
+
+    from careerlog.client import commands
+    from careerlog.client.enrollment import read_token
+    from careerlog.client.store import CURSOR_META
+    from careerlog.client.sync import SyncEngine
+
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    await b.login(server, user)
+    await _career(b, "from B")  # 4 events A must still pull among its own
+    store = await LocalStore.open(a.home, create=False)
+    token = read_token(a.home)
+    assert token is not None
+    engine = SyncEngine(store, server.http_url, token)
+    watching = asyncio.create_task(engine.watch())
+    try:
+        await asyncio.gather(
+            *(store.record(partial(commands.log_activity, text=f"n{n}")) for n in range(300)),
+            b.sync(),
+        )
+        deadline = time.monotonic() + 20
+        while not (
+            await store.pending_count() == 0 and engine.report.cursor == engine.report.head == 304
+        ):
+            assert time.monotonic() < deadline, engine.report
+            await asyncio.sleep(0.02)
+        assert store.settled_own == 300
+        assert engine.report.pulled == 4
+        assert await store.get_meta(CURSOR_META) == "304"
+        # (No own event is queued: each holds the pos its acknowledgement gave.)
+        held = {e.dseq for e in await store.events() if e.device == store.device}
+        assert held == set(range(1, 301))
+    finally:
+        engine.stop()
+        await asyncio.wait_for(watching, 10)
+        await store.close()
+    await b.sync()
+    assert await b.snapshot() == await a.snapshot()
+
+
+async def test_settled_own_events_are_queued_again_by_a_requeue_or_reset(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    from careerlog.client.store import CURSOR_META
+
+    a, _ = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    await _career(a, "A")
+    store = await LocalStore.open(a.home, create=False)
+    try:
+        assert store.settled_own == 0  # a fresh connection knows nothing settled
+    finally:
+        await store.close()
+    await a.sync()
+    store = await LocalStore.open(a.home, create=False)
+    try:
+        await store.mark_acked([])
+        # A page of nothing but settled events still moves the cursor, alone.
+        await store.ingest_remote([], [], meta={CURSOR_META: "7"})
+        assert await store.get_meta(CURSOR_META) == "7"
+        await store.mark_rejected(uuid7(now_ms(), os.urandom(10)), 4, "x", "y")
+        assert store.settled_own == 4
+        await store.requeue_own(2)
+        assert store.settled_own == 1
+        await store.reset_sync("another-epoch")
+        assert store.settled_own == 0
+    finally:
+        await store.close()

@@ -165,6 +165,13 @@ class LocalStore:
         #: Another process's write moves ``data_version``, which the write
         #: transactions check, and the reload that follows forgets this.
         self._heads: dict[str, int] | None = None
+        #: This device's events up to here have their server ``pos`` stored,
+        #: as far as this connection knows (``mark_acked``, ``mark_rejected``):
+        #: a pulled page's own events at or below it would change nothing.
+        #: A lower bound only: another process's ``requeue_own`` may have made
+        #: it too high, which costs nothing but time (an own event left queued
+        #: is pushed again and settled by its ``duplicate`` result).
+        self._settled_own = 0
         #: A read-only connection for short reads on the loop (``_read_here``).
         self._here: sqlite3.Connection | None = None
         #: ``record`` calls waiting to be built and committed as one group,
@@ -816,7 +823,16 @@ class LocalStore:
 
         The server's log has no place for events it rejected, so a device's
         sequence may skip their ``dseq``s here: the server never sends them later.
+
+        With no events, ``meta`` alone is written (a page of nothing but this
+        device's settled events, left out by the engine, still moves the cursor).
         """
+        if not events:
+            if meta:
+                async with self._lock:
+                    # One trip to the database thread, as a pull's write is.
+                    await _on_db_thread(self._db, _write_meta_only, list(meta.items()))
+            return ImportResult(0, 0)
         return await self._add_foreign_retrying(
             list(events), list(positions), meta or {}, list(bodies) if bodies is not None else None
         )
@@ -1181,6 +1197,13 @@ class LocalStore:
             (self.device, dseq),
         )
 
+    @property
+    def settled_own(self) -> int:
+        """This device's events up to this dseq are known to hold their server
+        ``pos`` (or to be rejected): pulling one of them again changes nothing,
+        so a sync engine may leave them out of ``ingest_remote`` unread."""
+        return self._settled_own
+
     async def mark_acked(self, acks: Sequence[tuple[UUID, int, int]]) -> None:
         """Record server acknowledgements: (event id, dseq, pos) each."""
         if not acks:
@@ -1194,6 +1217,10 @@ class LocalStore:
                 self.device,
                 [(pos, dseq) for _, dseq, pos in acks],
             )
+            # (Only after the commit.) Acks come for a push of the outbox's
+            # first events in dseq order, so everything up to the highest is
+            # settled: those below it were acknowledged or rejected before.
+            self._settled_own = max(self._settled_own, max(dseq for _, dseq, _ in acks))
 
     async def mark_rejected(self, event_id: UUID, dseq: int, code: str, reason: str) -> None:
         """The server refused an event: it stays in the log, flagged, off the outbox."""
@@ -1214,6 +1241,7 @@ class LocalStore:
             except BaseException:
                 await self._rollback()
                 raise
+            self._settled_own = max(self._settled_own, dseq)
 
     async def set_clock_offset(self, offset_ms: int) -> None:
         """Keep the server-measured clock offset; a system clock uses it from now on."""
@@ -1233,6 +1261,8 @@ class LocalStore:
             )
             if from_dseq > last:
                 return 0
+            # (Before the write: queued again, they are no longer settled.)
+            self._settled_own = min(self._settled_own, from_dseq - 1)
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 cursor = await self._db.execute(
@@ -1256,6 +1286,7 @@ class LocalStore:
         Every event is kept.
         """
         async with self._lock:
+            self._settled_own = 0  # every own event is queued again
             db = self._db
             await db.execute("BEGIN IMMEDIATE")
             try:
@@ -1425,6 +1456,22 @@ def _write_acks(
             (device, max(dseq for _, dseq in positions)),
         )
         db.executemany("DELETE FROM rejected WHERE dseq = ?", [(d,) for _, d in positions])
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _write_meta_only(db: sqlite3.Connection, values: list[tuple[str, str]]) -> None:
+    """Meta keys in one transaction, on the database thread."""
+    _begin_immediate(db)
+    try:
+        db.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            values,
+        )
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

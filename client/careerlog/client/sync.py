@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
+import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -137,6 +138,16 @@ def _now_ms() -> int:
 
 def _rfc3339(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Origin(msgspec.Struct, frozen=True):
+    """The two envelope fields that say whose event it is; the rest is skipped."""
+
+    device: str
+    dseq: int
+
+
+_origin_decoder = msgspec.msgpack.Decoder(_Origin)
 
 
 class _Closed:
@@ -398,12 +409,27 @@ class SyncEngine:
             raise _Reconnect("the connection dropped") from None
 
     async def _store_remote(self, session: ClientSession, page: Sequence[Item], head: int) -> None:
-        bodies = [bytes(item.event) for item in page]
+        # A watching device gets its own pushed events back in its pages
+        # (they are in the user's log). Those already acknowledged are held
+        # with their pos: storing them again would change nothing, and
+        # decoding them costs as much as a foreign event's. Two envelope
+        # fields, read without the body, tell them apart.
+        device = self.store.device
+        settled = self.store.settled_own
+        bodies: list[bytes] = []
+        positions: list[int] = []
+        for item in page:
+            origin = _origin_decoder.decode(item.event)
+            if origin.device == device and origin.dseq <= settled:
+                continue
+            bodies.append(bytes(item.event))
+            positions.append(item.pos)
         events = [decode_event(body) for body in bodies]
         cursor = page[-1].pos
-        # The cursor commits with the events: a crash cannot separate them.
+        # The cursor commits with the events (alone when none is left): a
+        # crash cannot separate them.
         result = await self.store.ingest_remote(
-            events, [item.pos for item in page], meta={CURSOR_META: str(cursor)}, bodies=bodies
+            events, positions, meta={CURSOR_META: str(cursor)}, bodies=bodies
         )
         self.report.pulled += result.added
         self.report.cursor = cursor
