@@ -35,7 +35,6 @@ from careerlog.server.api.params import (
     Server,
     Status,
     Types,
-    optional_instant,
     replay_moment,
     server_today,
 )
@@ -216,9 +215,9 @@ async def coach_timeline(
         grant.owner_id,
         grant.scopes,
         types=types,
-        recorded_by=optional_instant("recorded_by", recorded_by),
-        occurred_from=optional_instant("occurred_from", occurred_from),
-        occurred_to=optional_instant("occurred_to", occurred_to),
+        recorded_by=recorded_by,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
         cursor=cursor,
         limit=limit,
     )

@@ -18,7 +18,13 @@ from typing import Literal
 import msgspec
 
 from careerlog.server.api.errors import BadRequest, NotFound
-from careerlog.server.api.params import Key, decode_cursor, encode_cursor, parse_types
+from careerlog.server.api.params import (
+    Key,
+    decode_cursor,
+    encode_cursor,
+    optional_instant,
+    parse_types,
+)
 from careerlog.server.readmodels.writer import ReadModelStore
 from careerlog.shared.projections.activity import Insights, Thresholds, insights
 from careerlog.shared.projections.agenda import AgendaItem, agenda
@@ -120,12 +126,13 @@ async def timeline_view(
     scopes: Scopes,
     *,
     types: str | None,
-    recorded_by: datetime | None,
-    occurred_from: datetime | None,
-    occurred_to: datetime | None,
+    recorded_by: str | None,
+    occurred_from: str | None,
+    occurred_to: str | None,
     cursor: str | None,
     limit: int,
 ) -> TimelinePage:
+    """A page of the timeline; the filters are the route's query parameters as given."""
     before: Key | None = None
     if cursor:
         # The cursor names the last entry of the previous page; the page goes
@@ -136,9 +143,9 @@ async def timeline_view(
             raise BadRequest("invalid_cursor", "the cursor names no entry of this timeline")
     entries = await models.timeline(
         user_id,
-        recorded_by=recorded_by,
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
+        recorded_by=optional_instant("recorded_by", recorded_by),
+        occurred_from=optional_instant("occurred_from", occurred_from),
+        occurred_to=optional_instant("occurred_to", occurred_to),
         types=parse_types(types),
         before=before,
         limit=limit,
