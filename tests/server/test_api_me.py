@@ -239,6 +239,9 @@ async def test_bad_parameters_are_4xx_with_stable_codes(server: LiveServer) -> N
         ("/v1/me/analytics", {"from": "1990-01-01", "to": "2026-01-01"}, 400, "period_too_long"),
         ("/v1/me/agenda", {"horizon_days": 9999}, 400, "invalid_parameter"),
         ("/v1/me/insights", {"idle_days": 0}, 400, "invalid_parameter"),
+        # Routing errors come before any router: they carry a code all the same.
+        ("/v1/me/nothing-here", {}, 404, "not_found"),
+        ("/v1/nothing-here", {}, 404, "not_found"),
     ]
     # The edges of the calendar are answered, not failed on.
     edges: list[tuple[str, dict[str, Any]]] = [
@@ -265,6 +268,9 @@ async def test_bad_parameters_are_4xx_with_stable_codes(server: LiveServer) -> N
             response.text,
         )
         assert response.json()["detail"]
+    async with ada.client() as client:
+        response = await client.post("/v1/me/goals")
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
 
 
 async def test_a_time_the_read_models_refuse_is_a_400_not_a_500(

@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> Litestar:
         # the hook instead.
         logging_config=None,
         after_exception=[log_unhandled],
+        exception_handlers=api.routing_error_handlers(),
         dependencies={
             "runtime": Provide(lambda: runtime, use_cache=True, sync_to_thread=False),
             **caller,

@@ -16,7 +16,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, MethodNotAllowedException, NotFoundException
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ExceptionHandlersMap
 
@@ -70,6 +70,17 @@ class Api:
                 )
             }
         )
+
+    def routing_error_handlers(self) -> ExceptionHandlersMap:
+        """For the app: a path or method no route matches is an API error with a code.
+
+        Litestar raises these before any router is chosen, so the routers' own
+        handlers never see them.
+        """
+        return {
+            NotFoundException: api_error_response,
+            MethodNotAllowedException: api_error_response,
+        }
 
     def plugins(self) -> list[ArrayLikeStructs]:
         """The app plugins the API's schema needs."""

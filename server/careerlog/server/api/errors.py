@@ -14,6 +14,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
+    MethodNotAllowedException,
     NotAuthorizedException,
     PermissionDeniedException,
     ValidationException,
@@ -96,6 +97,8 @@ def _code(exc: HTTPException) -> str:
         return "forbidden"
     if exc.status_code == HTTP_404_NOT_FOUND:
         return "not_found"
+    if isinstance(exc, MethodNotAllowedException):
+        return "method_not_allowed"
     return "error"
 
 
