@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from careerlog.server import logs as logs_module
+from careerlog.server import projecting
 from careerlog.server import projector as projector_module
 from careerlog.server.cli import main
 from careerlog.server.projector import Projector, RebuildRaced
@@ -200,3 +202,21 @@ async def test_a_projector_process_on_the_embedded_store(tmp_path: Path) -> None
             process.send_signal(signal.SIGTERM)
             assert await asyncio.to_thread(process.wait, 10) == 0
     assert b"projector stopped" in (tmp_path / "projector.log").read_bytes()
+
+
+async def test_a_projector_process_whose_projector_fails_leaves_nothing_running(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def fail(_self: Projector) -> None:
+        raise RuntimeError("the read models went away")
+
+    monkeypatch.setattr(Projector, "run", fail)
+    monkeypatch.setattr(logs_module, "configure_logging", lambda *_args: None)
+    url = settings.db_url
+    before = asyncio.all_tasks()
+    async with await open_store(url) as store, await open_read_models(url) as models:
+        with pytest.raises(RuntimeError, match="went away"):
+            await projecting._project_forever(url, store, models, 1, "info")
+        # Not even the wait for SIGTERM is left behind, nor its handler.
+        assert asyncio.all_tasks() - before == set()
+        assert not asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)

@@ -165,17 +165,20 @@ async def _project_forever(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("projecting %s", "partitions of users" if postgres else "every user")
+    stopping = asyncio.create_task(stop.wait())
     try:
-        done, _ = await asyncio.wait(
-            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task in tasks and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
     finally:
-        for task in tasks:
+        # Whichever way it ends (a signal, or a task's error), nothing is left
+        # running: not the other tasks, not the wait for a signal.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        for task in [*tasks, stopping]:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Gathered, not awaited one by one: awaiting the failed task would
+        # raise its error again here and leave the rest un-awaited.
+        await asyncio.gather(*tasks, stopping, return_exceptions=True)
         log.info("projector stopped: %s", projector.stats)
