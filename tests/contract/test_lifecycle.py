@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from careerlog.server.orgs import open_orgs
+from careerlog.server.readmodels import open_read_models
 from careerlog.server.store import EventStore, StoreError, open_store
 from careerlog.server.store.schema import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS
 from tests.contract.conftest import NewUrl
@@ -100,5 +102,7 @@ async def test_an_sqlite_store_opens_from_a_url_or_a_path(tmp_path: Path, form: 
 
 
 async def test_an_unknown_url_scheme_is_refused() -> None:
-    with pytest.raises(StoreError, match="unsupported"):
-        await open_store("mysql://localhost/careerlog")
+    # By everything that opens the store's database, alike.
+    for opener in (open_store, open_read_models, open_orgs):
+        with pytest.raises(StoreError, match="unsupported"):
+            await opener("mysql://localhost/careerlog")

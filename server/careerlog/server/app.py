@@ -26,7 +26,7 @@ from careerlog.server.health import health, ready
 from careerlog.server.monitoring import RequestMetrics, log_unhandled, metrics
 from careerlog.server.projecting import read_models_lifespan
 from careerlog.server.runtime import Runtime
-from careerlog.server.settings import Settings
+from careerlog.server.settings import Settings, is_postgres_url
 from careerlog.server.store import open_store
 from careerlog.server.sync import sync_socket
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         runtime.store = await open_store(settings.db_url)
-        if settings.db_url.startswith(("postgresql://", "postgres://")):
+        if is_postgres_url(settings.db_url):
             runtime.listener = PostgresListener(settings.db_url, runtime.hub)
             runtime.listener_task = asyncio.create_task(runtime.listener.run())
         log.info(

@@ -33,6 +33,7 @@ from litestar import Litestar
 from careerlog.server.projector import Projector, now_ms
 from careerlog.server.readmodels import ReadModelStore, open_read_models
 from careerlog.server.runtime import Runtime
+from careerlog.server.settings import is_postgres_url
 from careerlog.server.store import EventStore
 
 __all__ = ["projection_command", "read_models_lifespan"]
@@ -149,7 +150,7 @@ async def _project_forever(
     from careerlog.server.logs import configure_logging
 
     configure_logging("text", level, socket.gethostname())
-    postgres = url.startswith(("postgresql://", "postgres://"))
+    postgres = is_postgres_url(url)
     if postgres:
         from careerlog.server.partitions import PartitionLeader
 

@@ -16,9 +16,26 @@ from platformdirs import user_data_dir
 
 from careerlog.shared.protocol import DEFAULT_LIMITS, Limits
 
-__all__ = ["DEFAULT_PORT", "Settings", "default_db_url"]
+__all__ = ["DEFAULT_PORT", "Settings", "default_db_url", "is_postgres_url", "sqlite_path"]
 
 DEFAULT_PORT = 8765
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(url: str) -> Path:
+    """The file an embedded store's URL names: ``sqlite:///path`` or a plain path.
+
+    Raises:
+        ValueError: another scheme (PostgreSQL URLs are the caller's other branch).
+    """
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    if "://" in url:
+        raise ValueError(f"unsupported store URL {url!r}: use sqlite:/// or postgresql://")
+    return Path(url)
 
 
 def default_db_url() -> str:
@@ -69,8 +86,7 @@ class Settings:
     @property
     def store_kind(self) -> str:
         """``postgresql`` or ``sqlite``, for metrics (never the URL: it may hold a password)."""
-        postgres = self.db_url.startswith(("postgresql://", "postgres://"))
-        return "postgresql" if postgres else "sqlite"
+        return "postgresql" if is_postgres_url(self.db_url) else "sqlite"
 
     @property
     def session_limits(self) -> Limits:

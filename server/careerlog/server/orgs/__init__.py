@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from careerlog.server.orgs.base import (
     ORG_ID_PATTERN,
     Membership,
@@ -16,6 +14,7 @@ from careerlog.server.orgs.base import (
     UnknownOrg,
     check_org_id,
 )
+from careerlog.server.settings import is_postgres_url, sqlite_path
 from careerlog.server.store.base import StoreError
 
 __all__ = [
@@ -30,14 +29,14 @@ __all__ = [
 
 
 async def open_orgs(url: str) -> OrgStore:
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(url):
         from careerlog.server.orgs.postgres import PostgresOrgs
 
         return await PostgresOrgs.open(url)
     from careerlog.server.orgs.sqlite import SqliteOrgs
 
-    if url.startswith("sqlite:///"):
-        return await SqliteOrgs.open(Path(url.removeprefix("sqlite:///")))
-    if "://" in url:
-        raise StoreError(f"unsupported store URL {url!r}: use sqlite:/// or postgresql://")
-    return await SqliteOrgs.open(Path(url))
+    try:
+        path = sqlite_path(url)
+    except ValueError as error:
+        raise StoreError(str(error)) from None
+    return await SqliteOrgs.open(path)

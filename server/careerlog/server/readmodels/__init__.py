@@ -8,10 +8,9 @@ event store's database (the same URL), which must be migrated.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from careerlog.server.readmodels.base import Checkpoint, Grant, ReadModels
 from careerlog.server.readmodels.writer import Behind, ProjectionLag, ReadModelStore
+from careerlog.server.settings import is_postgres_url, sqlite_path
 from careerlog.server.store import StoreError
 
 __all__ = [
@@ -27,17 +26,15 @@ __all__ = [
 
 async def open_read_models(url: str) -> ReadModelStore:
     """Open the read models in the store at ``url`` (same forms as ``open_store``)."""
-    if url.startswith(("postgresql://", "postgres://")):
+    if is_postgres_url(url):
         # Imported here so that the embedded server never loads asyncpg.
         from careerlog.server.readmodels.postgres import PostgresReadModels
 
         return await PostgresReadModels.open(url)
     from careerlog.server.readmodels.sqlite import SqliteReadModels
 
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-    elif "://" in url:
-        raise StoreError(f"unsupported store URL {url!r}: use sqlite:/// or postgresql://")
-    else:
-        path = Path(url)
+    try:
+        path = sqlite_path(url)
+    except ValueError as error:
+        raise StoreError(str(error)) from None
     return await SqliteReadModels.open(path)
