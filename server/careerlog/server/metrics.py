@@ -473,7 +473,7 @@ class ServerMetrics:
             registry.add(
                 Gauge(
                     "careerlog_projector_lag_events",
-                    "Events in the log a projection has not folded yet (set by the projector).",
+                    "Events a projection has not folded yet (measured from its checkpoints).",
                     ["projection"],
                 )
             ),
