@@ -181,15 +181,18 @@ async def replay_view(
     as_recorded: datetime | None,
     occurred_by: datetime | None,
 ) -> Replay:
+    """The plan at ``as_recorded`` or at ``occurred_by``: exactly one is given."""
+    mode: Literal["as_recorded", "occurred_by"]
     if as_recorded is not None:
         state = await models.state_as_recorded(user_id, as_recorded)
         at, mode = as_recorded, "as_recorded"
-    else:
-        assert occurred_by is not None
+    elif occurred_by is not None:
         state = await models.state_happened_by(user_id, occurred_by)
         at, mode = occurred_by, "occurred_by"
+    else:
+        raise ValueError("replay_view needs as_recorded or occurred_by")
     return Replay(
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         at=at,
         plan=plan_view(state),
         goals=progress_list(state, at.date()),
