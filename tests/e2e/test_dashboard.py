@@ -458,6 +458,22 @@ async def test_the_timeline_replays_the_plan_as_it_stood_on_a_date(
     await expect(page.locator("#replay-heading")).to_have_text("What had happened by 25 Mar 2026")
 
 
+async def test_a_replay_date_past_the_apis_calendar_is_not_asked_for(
+    page: Page, career: Career
+) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.person, "web-far-future"))
+    await page.get_by_role("link", name="Timeline").click()
+    await expect(page.get_by_label("Replay date")).to_have_attribute("max", "5999-12-31")
+    # A bookmarked date the API would refuse (date_out_of_range) falls back to today.
+    await page.evaluate("location.hash = '#/timeline?at=7000-01-01&mode=as_recorded'")
+    heading = page.locator("#replay-heading")
+    await expect(heading).to_contain_text("The plan as it stood on")
+    await expect(heading).not_to_contain_text("7000")
+    await expect(page.get_by_role("alert")).to_have_count(0)
+
+
 async def test_analytics_charts_for_a_period(page: Page, career: Career) -> None:
     from playwright.async_api import expect
 

@@ -5,26 +5,19 @@
 import { streakStats } from "./activity.js";
 import { get } from "./api.js";
 import { barChart, hbarList } from "./charts.js";
-import { formatDay, h, humanize } from "./dom.js";
+import { FIRST_DAY, LAST_DAY, formatDay, h, humanize, isoDay, validDay } from "./dom.js";
 import { orgLinks } from "./orgs.js";
 
 const DAY_MS = 86_400_000;
-
-function isoDay(date) {
-  return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
-}
-
-function validDay(text) {
-  return /^\d{4}-\d{2}-\d{2}$/.test(text || "") && !Number.isNaN(Date.parse(text));
-}
 
 function stat(term, value) {
   return h("div", null, h("dt", null, term), h("dd", null, value === null || value === undefined ? "—" : String(value)));
 }
 
 function periodForm(from, to) {
-  const start = h("input", { type: "date", id: "period-from", name: "from", value: from, required: true });
-  const end = h("input", { type: "date", id: "period-to", name: "to", value: to, required: true });
+  const limits = { min: FIRST_DAY, max: LAST_DAY, required: true };
+  const start = h("input", { type: "date", id: "period-from", name: "from", value: from, ...limits });
+  const end = h("input", { type: "date", id: "period-to", name: "to", value: to, ...limits });
   const form = h(
     "form",
     {

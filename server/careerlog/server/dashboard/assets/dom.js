@@ -59,6 +59,25 @@ export function formatDay(iso) {
   return Number.isNaN(date.getTime()) ? String(iso) : DAY.format(date);
 }
 
+// The days the API answers for (docs/api.md: date_out_of_range outside them).
+export const FIRST_DAY = "1970-01-01";
+export const LAST_DAY = "5999-12-31";
+
+// A YYYY-MM-DD the API accepts (string order is date order at four-digit years).
+export function validDay(text) {
+  return (
+    /^\d{4}-\d{2}-\d{2}$/.test(text || "") &&
+    !Number.isNaN(Date.parse(text)) &&
+    text >= FIRST_DAY &&
+    text <= LAST_DAY
+  );
+}
+
+// The local calendar day of a Date, as YYYY-MM-DD.
+export function isoDay(date) {
+  return new Date(date.getTime() - date.getTimezoneOffset() * 60_000).toISOString().slice(0, 10);
+}
+
 export function formatMoment(iso) {
   if (!iso) return "—";
   const date = new Date(iso);

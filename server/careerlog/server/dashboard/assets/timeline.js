@@ -9,7 +9,7 @@
 // so a replay can be bookmarked and the back button steps through replays.
 
 import { get } from "./api.js";
-import { errorBox, formatDay, formatMoment, h, replace } from "./dom.js";
+import { FIRST_DAY, LAST_DAY, errorBox, formatDay, formatMoment, h, isoDay, replace, validDay } from "./dom.js";
 import { ME, goalCards } from "./goals.js";
 
 const MODES = {
@@ -27,15 +27,6 @@ const MODES = {
   },
 };
 
-function today() {
-  const now = new Date();
-  const local = new Date(now.getTime() - now.getTimezoneOffset() * 60_000);
-  return local.toISOString().slice(0, 10);
-}
-
-function validDay(text) {
-  return /^\d{4}-\d{2}-\d{2}$/.test(text || "") && !Number.isNaN(Date.parse(text));
-}
 
 function entryItem(entry) {
   const moved = entry.occurred_at.slice(0, 10) !== entry.recorded_at.slice(0, 10);
@@ -96,7 +87,7 @@ function planFacts(plan) {
 }
 
 function controls(day, mode, onChange) {
-  const input = h("input", { type: "date", id: "replay-date", name: "at", value: day, required: true, max: "9000-12-31" });
+  const input = h("input", { type: "date", id: "replay-date", name: "at", value: day, required: true, min: FIRST_DAY, max: LAST_DAY });
   const radios = Object.entries(MODES).map(([key, spec]) =>
     h(
       "label",
@@ -161,7 +152,7 @@ export async function replaySection(source, day, mode, hashFor) {
 
 export async function timelineView(query) {
   const params = new URLSearchParams(query || "");
-  const day = validDay(params.get("at")) ? params.get("at") : today();
+  const day = validDay(params.get("at")) ? params.get("at") : isoDay(new Date());
   const mode = MODES[params.get("mode")] ? params.get("mode") : "as_recorded";
   const hashFor = (d, m) => `#/timeline?at=${d}&mode=${m}`;
   return [
