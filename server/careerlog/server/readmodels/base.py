@@ -76,6 +76,8 @@ class ReadModels(abc.ABC):
         """The plan as it stood at ``at``: the fold of events *recorded* (HLC wall) by then.
 
         Answered from the nearest snapshot before ``at`` plus the events after it.
+        Raises :class:`~careerlog.server.readmodels.rows.OutOfRange` for an ``at``
+        past the last time an HLC can name (about the year 6429).
         """
 
     @abc.abstractmethod
@@ -98,7 +100,9 @@ class ReadModels(abc.ABC):
 
         ``recorded_by`` keeps only events recorded by then; ``occurred_*``
         filter on when the event happened; ``before`` is the paging cursor
-        (the canonical key of the last entry of the previous page).
+        (the canonical key of the last entry of the previous page). A
+        ``recorded_by`` or ``before`` past what an HLC can name raises
+        :class:`~careerlog.server.readmodels.rows.OutOfRange`.
         """
 
     @abc.abstractmethod
