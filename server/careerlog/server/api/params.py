@@ -70,8 +70,6 @@ FIRST_DAY = date(1970, 1, 1)
 #: Far enough for any plan, near enough that a time as an HLC (ms << 16) fits 63 bits.
 LAST_DAY = date(5999, 12, 31)
 
-Key = tuple[int, str, int]
-
 
 # --- what the routes are given -------------------------------------------------------
 

@@ -19,12 +19,12 @@ import msgspec
 
 from careerlog.server.api.errors import BadRequest, NotFound
 from careerlog.server.api.params import (
-    Key,
     decode_cursor,
     encode_cursor,
     optional_instant,
     parse_types,
 )
+from careerlog.server.readmodels.rows import Key
 from careerlog.server.readmodels.writer import ReadModelStore
 from careerlog.shared.projections.activity import Insights, Thresholds, insights
 from careerlog.shared.projections.agenda import AgendaItem, agenda
