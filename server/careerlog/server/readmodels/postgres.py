@@ -40,6 +40,7 @@ from careerlog.server.readmodels.rows import (
     timeline_query,
     usable,
 )
+from careerlog.server.readmodels.statecache import StateCache
 from careerlog.server.readmodels.writer import Behind, ProjectionLag, ReadModelStore, WriteOutcome
 from careerlog.server.store.schema import READ_MODEL_TABLES
 from careerlog.shared.codec import decode_event
@@ -85,6 +86,7 @@ class PostgresReadModels(ReadModelStore):
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+        self._states = StateCache()
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresReadModels:
@@ -107,11 +109,28 @@ class PostgresReadModels(ReadModelStore):
         return None if row is None else _checkpoint(row)
 
     async def state(self, user_id: int) -> CareerState:
-        body = await self._pool.fetchval("SELECT body FROM rm_states WHERE user_id = $1", user_id)
-        if body is None:
+        async with self._pool.acquire() as conn:
+            key = await conn.fetchrow(
+                "SELECT pos, updated_ms FROM rm_checkpoints WHERE user_id = $1", user_id
+            )
+            if (
+                key is not None
+                and (cached := self._states.get(user_id, (key["pos"], key["updated_ms"])))
+                is not None
+            ):
+                return cached
+            row = await conn.fetchrow(
+                "SELECT c.pos, c.updated_ms, s.body FROM rm_states s"
+                " LEFT JOIN rm_checkpoints c ON c.user_id = s.user_id WHERE s.user_id = $1",
+                user_id,
+            )
+        if row is None:
             return new_state()
         with collector_paused():
-            return decode_state(body)
+            state = decode_state(row["body"])
+        if row["pos"] is not None:
+            self._states.put(user_id, (row["pos"], row["updated_ms"]), state)
+        return state
 
     async def state_as_recorded(self, user_id: int, at: datetime) -> CareerState:
         async with self._reading() as conn:

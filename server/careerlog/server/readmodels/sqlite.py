@@ -44,6 +44,7 @@ from careerlog.server.readmodels.rows import (
     recorded_limit,
     usable,
 )
+from careerlog.server.readmodels.statecache import StateCache
 from careerlog.server.readmodels.writer import Behind, ProjectionLag, ReadModelStore, WriteOutcome
 from careerlog.server.store.schema import READ_MODEL_TABLES
 from careerlog.shared.codec import decode_event
@@ -73,6 +74,7 @@ class SqliteReadModels(ReadModelStore):
             self._readers.put_nowait(reader)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="careerlog-readmodels")
         self._writer: sqlite3.Connection | None = None
+        self._states = StateCache()
 
     @classmethod
     async def open(cls, path: str | Path, *, readers: int = 4) -> SqliteReadModels:
@@ -117,11 +119,25 @@ class SqliteReadModels(ReadModelStore):
 
     async def state(self, user_id: int) -> CareerState:
         async with self._reading() as db:
-            body = await _scalar(db, "SELECT body FROM rm_states WHERE user_id = ?", (user_id,))
-        if body is None:
+            rows = await db.execute_fetchall(
+                "SELECT pos, updated_ms FROM rm_checkpoints WHERE user_id = ?", (user_id,)
+            )
+            for pos, updated_ms in rows:
+                if (cached := self._states.get(user_id, (pos, updated_ms))) is not None:
+                    return cached
+            rows = await db.execute_fetchall(
+                "SELECT c.pos, c.updated_ms, s.body FROM rm_states s"
+                " LEFT JOIN rm_checkpoints c ON c.user_id = s.user_id WHERE s.user_id = ?",
+                (user_id,),
+            )
+        if not rows:
             return new_state()
+        [(pos, updated_ms, body)] = rows
         with collector_paused():
-            return decode_state(body)
+            state = decode_state(body)
+        if pos is not None:
+            self._states.put(user_id, (pos, updated_ms), state)
+        return state
 
     async def state_as_recorded(self, user_id: int, at: datetime) -> CareerState:
         limit = recorded_limit(at)
@@ -165,11 +181,13 @@ class SqliteReadModels(ReadModelStore):
         # Only the events that occurred by then, plus every retraction (a
         # retraction recorded later still takes its target out of this view):
         # ``happened_by`` of that subset is exactly ``happened_by`` of the log.
+        # (user, device, dseq) names one event (events_by_device is unique), so
+        # the join is on that alone: with ``e.hlc = t.hlc`` in it too, SQLite
+        # 3.40 scanned the user's whole log for each timeline row.
         async with self._reading() as db:
             rows = await db.execute_fetchall(
                 "SELECT e.body FROM rm_timeline t JOIN events e"
-                " ON e.user_id = t.user_id AND e.hlc = t.hlc AND e.device = t.device"
-                " AND e.dseq = t.dseq"
+                " ON e.user_id = t.user_id AND e.device = t.device AND e.dseq = t.dseq"
                 " WHERE t.user_id = ? AND (t.occurred_us <= ? OR t.type = 'EntryRetracted')"
                 " ORDER BY t.hlc, t.device, t.dseq",
                 (user_id, micros(at)),
