@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 
 from tests.server.conftest import LiveServer
@@ -172,3 +173,35 @@ async def test_a_grant_names_the_coach_exactly(server: LiveServer) -> None:
     for other in (carol2, caro):
         assert await other.json("/v1/coach/people") == []
         assert (await other.get("/v1/coach/people/ada/goals")).status_code == 404
+
+
+async def test_a_coachs_timeline_pages_never_pass_through_grants_to_others(
+    server: LiveServer,
+) -> None:
+    ada = await person(server, "ada")
+    carol = await person(server, "carol", device="carol-laptop")
+    h = History(today=day(1))
+    life(h)
+    h.share("carol", ["timeline"], on=day(8))
+    for other in ("dave", "erin", "frank"):
+        h.share(other, ["progress"], on=day(9))
+    h.revoke("erin", on=day(10))
+    await ada.sync(h)
+    sharing = {
+        str(e.id) for e in h.events if type(e).__name__ in ("SharingGranted", "SharingRevoked")
+    }
+    base = "/v1/coach/people/ada/timeline"
+
+    # Asked for only what is hidden, the coach gets nothing, and no cursor to page on.
+    hidden = await carol.json(base, types="SharingGranted,SharingRevoked", limit=1)
+    assert hidden == {"entries": [], "next_cursor": None}
+    # Page by page, no cursor names (and so no page count reveals) a sharing entry.
+    seen, cursor = [], None
+    while True:
+        page = await carol.json(base, limit=1, **({"cursor": cursor} if cursor else {}))
+        seen += [e["event_id"] for e in page["entries"]]
+        if (cursor := page["next_cursor"]) is None:
+            break
+        assert base64.urlsafe_b64decode(cursor + "==").decode() not in sharing
+    assert len(seen) == len(h.events) - len(sharing)
+    assert not sharing & set(seen)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from careerlog.shared.events import ALL_EVENT_TYPES
 from careerlog.shared.projections.activity import insights
 from careerlog.shared.projections.agenda import agenda
 from careerlog.shared.projections.corrections import correction_history
@@ -17,6 +18,7 @@ from careerlog.shared.projections.sharing import (
     shared_insights,
     shared_reviews,
     shared_timeline,
+    shared_types,
 )
 from careerlog.shared.projections.timeline import timeline_entry
 from tests.shared.builders import History
@@ -157,3 +159,10 @@ def test_journal_gathers_reviews_reflections_and_achievements_newest_first() -> 
     ]
     assert [a.title for a in view.achievements] == ["Talk"]
     assert [r.notes for r in view.reviews] == ["n"]
+
+
+def test_a_coachs_timeline_query_never_asks_for_sharing_entries() -> None:
+    every = shared_types(None)
+    assert every == ALL_EVENT_TYPES.keys() - {"SharingGranted", "SharingRevoked"}
+    assert shared_types(frozenset({"GoalSet", "SharingGranted"})) == {"GoalSet"}
+    assert shared_types(frozenset({"SharingRevoked"})) == frozenset()

@@ -41,6 +41,7 @@ from careerlog.shared.projections.sharing import (
     shared_insights,
     shared_reviews,
     shared_timeline,
+    shared_types,
 )
 from careerlog.shared.projections.state import CareerState, Review
 from careerlog.shared.projections.timeline import PlanView, TimelineEntry, plan_view
@@ -141,17 +142,18 @@ async def timeline_view(
         before = (await models.event_keys(user_id, [event_id])).get(event_id)
         if before is None:
             raise BadRequest("invalid_cursor", "the cursor names no entry of this timeline")
+    wanted = parse_types(types)
     entries = await models.timeline(
         user_id,
         recorded_by=optional_instant("recorded_by", recorded_by),
         occurred_from=optional_instant("occurred_from", occurred_from),
         occurred_to=optional_instant("occurred_to", occurred_to),
-        types=parse_types(types),
+        types=wanted if scopes is None else shared_types(wanted),
         before=before,
         limit=limit,
     )
-    # The cursor is the last entry *read*, even when a coach's filter leaves
-    # it out, so no page is ever skipped or repeated.
+    # The cursor is the last entry *read*, so no page is ever skipped or
+    # repeated; a coach's query never reads an entry a coach may not see.
     next_cursor = encode_cursor(entries[-1].event_id) if len(entries) == limit else None
     shown = entries if scopes is None else shared_timeline(entries, scopes)
     return TimelinePage(entries=shown, next_cursor=next_cursor)

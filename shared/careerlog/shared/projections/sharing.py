@@ -34,7 +34,7 @@ from datetime import date
 
 import msgspec
 
-from careerlog.shared.events import FieldChange, ShareScope
+from careerlog.shared.events import ALL_EVENT_TYPES, FieldChange, ShareScope
 from careerlog.shared.projections.activity import Insights
 from careerlog.shared.projections.agenda import AgendaItem
 from careerlog.shared.projections.corrections import CorrectionHistory
@@ -51,6 +51,7 @@ __all__ = [
     "shared_insights",
     "shared_reviews",
     "shared_timeline",
+    "shared_types",
 ]
 
 SCOPES: tuple[str, ...] = ShareScope.__args__  # type: ignore[attr-defined]
@@ -116,6 +117,17 @@ def _neutral_summary(entry: TimelineEntry) -> str:
             code = summary.rpartition(" (")[2].rstrip(")")
             return f"revised goal {entry.record_id} ({code})"
     return summary
+
+
+def shared_types(types: frozenset[str] | None) -> frozenset[str]:
+    """The entry types a coach's timeline reads, of ``types`` (None: every type).
+
+    The hidden ones are left out of the *query*, not only of the page: a page
+    cursor names the last entry read, so one read and then hidden would let
+    a coach page through, and count, the person's grants to others.
+    """
+    wanted = ALL_EVENT_TYPES.keys() if types is None else types
+    return frozenset(wanted - _HIDDEN_TYPES)
 
 
 def shared_timeline(
