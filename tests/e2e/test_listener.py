@@ -89,3 +89,81 @@ async def test_the_listener_relays_notifies_and_wakes_all_after_a_reconnect(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_wake_up_lost_after_the_commit_is_recovered_within_the_head_check(
+    database: str, tmp_path: Path
+) -> None:
+    """A node that dies between an append's COMMIT and its NOTIFY: the other
+    node's listener finds the head on its timer and wakes the connection."""
+    settings = dataclasses.replace(Settings(db_url=database, port=0), node="test")
+    async with running(settings) as server:
+        user = await server.user("ada")
+        phone = await Peer.open(server.ws_url, await server.device(user, "phone"), "phone")
+        await server.device(user, "laptop")
+        listener = server.runtime.listener
+        assert isinstance(listener, PostgresListener)
+        # Let the phone's first head check pass (nothing new yet).
+        await asyncio.sleep(PostgresListener.HEAD_CHECK_S * 1.5)
+
+        # Another node's append, committed, whose NOTIFY never went out.
+        body = activity("laptop", 1)
+        admin = await asyncpg.connect(database)
+        try:
+            async with admin.transaction():
+                await admin.execute(
+                    "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)"
+                    " VALUES ($1, 1, 'laptop', 1, 1, $2, $3)",
+                    user,
+                    body,
+                    now_ms(),
+                )
+                await admin.execute("UPDATE user_heads SET head = 1 WHERE user_id = $1", user)
+                await admin.execute(
+                    "UPDATE device_heads SET last_dseq = 1"
+                    " WHERE user_id = $1 AND device = 'laptop'",
+                    user,
+                )
+        finally:
+            await admin.close()
+        started = asyncio.get_running_loop().time()
+        page = await asyncio.wait_for(phone.expect(Events), PostgresListener.HEAD_CHECK_S + 2)
+        waited = asyncio.get_running_loop().time() - started
+        assert [bytes(item.event) for item in page.items] == [body]
+        assert waited <= PostgresListener.HEAD_CHECK_S + 1.0
+        assert listener.recovered >= 1
+        await phone.close()
+
+
+async def test_appends_wake_the_other_node_after_their_commit(database: str) -> None:
+    """The NOTIFY goes out after the COMMIT, one per user with the newest head."""
+    from careerlog.server.store.postgres import PostgresStore
+
+    hub = Hub()
+    recorder = Recorder()
+    store = await PostgresStore.open(database)
+    listener = PostgresListener(database, hub)
+    task = asyncio.create_task(listener.run())
+    try:
+        await store.migrate()
+        user = await store.create_user("ada")
+        hub.attach(user, "phone", recorder)
+        await asyncio.wait_for(listener.ready.wait(), 10)
+        await asyncio.gather(
+            *(
+                store.append(
+                    user, "laptop", [Incoming("laptop", d, d, activity("laptop", d))], now_ms()
+                )
+                for d in range(1, 4)
+            )
+        )
+        heard: list[int | None] = []
+        while not heard or heard[-1] != 3:
+            heard.append(await asyncio.wait_for(recorder.heard.get(), 5))
+        assert heard == sorted(heard)
+        assert listener.recovered <= 1  # at most a head check racing the NOTIFY
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await store.close()

@@ -9,12 +9,18 @@ Rules of this module:
   A device has at most one connection: attaching a newer one replaces the
   older.
 - Across nodes (PostgreSQL) every append NOTIFYs ``careerlog_events`` with
-  ``"<user_id>:<head>"`` on commit, and a revocation NOTIFYs
+  ``"<user_id>:<head>"`` right after its commit (from its own small
+  transaction: store/postgres.py says why), and a revocation NOTIFYs
   ``careerlog_revocations`` with ``"<user_id>:<device>"``. A
   :class:`PostgresListener` on each node LISTENs on one dedicated connection
   and hands both to the local hub. If that connection drops, NOTIFYs sent
   meanwhile are lost, so after reconnecting it wakes *every* local connection:
   each re-reads from its cursor and re-checks its token, and nothing is missed.
+- A wake-up can also be lost between an append's commit and its NOTIFY (the
+  node dies, or the NOTIFY fails). So every ``HEAD_CHECK_S`` the listener
+  reads the heads of the users with connections on this node (one indexed
+  query) and wakes those whose head passed what it last heard: a lost
+  wake-up costs at most that long, never an event.
 """
 
 from __future__ import annotations
@@ -110,6 +116,10 @@ class Hub:
             return len(self._users.get(user_id, {}))
         return sum(len(devices) for devices in self._users.values())
 
+    def users(self) -> list[int]:
+        """The users with a live connection here."""
+        return list(self._users)
+
     def _subscribers(self) -> Iterator[Subscriber]:
         for devices in self._users.values():
             yield from devices.values()
@@ -140,9 +150,11 @@ class PostgresListener:
     it, so a node never reports ready while it would miss wake-ups).
     """
 
-    #: How often an idle listener proves its connection alive: a silently dead
-    #: TCP connection would otherwise never report its termination.
-    CHECK_INTERVAL_S = 10.0
+    #: How often the listener reads its users' heads, to recover a wake-up
+    #: lost between an append's commit and its NOTIFY; the same query proves
+    #: the connection alive (a silently dead TCP connection would otherwise
+    #: never report its termination). The documented bound on such a loss.
+    HEAD_CHECK_S = 1.0
     RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
     def __init__(self, dsn: str, hub: Hub) -> None:
@@ -150,6 +162,11 @@ class PostgresListener:
         self._hub = hub
         self.ready = asyncio.Event()
         self.reconnects = 0
+        #: The newest head heard of (NOTIFY or head check), per user.
+        self._heard: dict[int, int] = {}
+        #: Wake-ups the head check sent: a NOTIFY lost or late, or a user's
+        #: first check (its connection read its first page anyway).
+        self.recovered = 0
 
     async def run(self) -> None:
         # Imported here so that the embedded (SQLite) server never loads asyncpg.
@@ -178,9 +195,9 @@ class PostgresListener:
                 failures = 0
                 while not lost.is_set():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), self.CHECK_INTERVAL_S)
+                        await asyncio.wait_for(lost.wait(), self.HEAD_CHECK_S)
                     if not lost.is_set():
-                        await asyncio.wait_for(connection.fetchval("SELECT 1"), 5)
+                        await asyncio.wait_for(self._check_heads(connection), 5)
                 log.warning("fan-out listener connection lost")
             except asyncio.CancelledError:
                 raise
@@ -194,10 +211,30 @@ class PostgresListener:
             failures += 1
             await asyncio.sleep(delay)
 
+    async def _check_heads(self, connection: Any) -> None:
+        users = self._hub.users()
+        rows = await connection.fetch(
+            "SELECT user_id, head FROM user_heads WHERE user_id = ANY($1::bigint[])", users
+        )
+        heard = self._heard
+        # (Users gone from this node are forgotten: the dict stays the size
+        # of the live connections.)
+        self._heard = {user: heard[user] for user in users if user in heard}
+        for user, head in rows:
+            if head > self._heard.get(user, 0):
+                # A head never heard of: its NOTIFY was lost (or is on its
+                # way; then the connections find nothing new, which is cheap).
+                self._heard[user] = head
+                self.recovered += 1
+                self._hub.wake(user, head)
+
     def _on_append(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         wakeup = parse_wakeup(payload)
         if wakeup is not None:
-            self._hub.wake(*wakeup)
+            user, head = wakeup
+            if head > self._heard.get(user, 0):
+                self._heard[user] = head
+            self._hub.wake(user, head)
 
     def _on_revoke(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         revocation = parse_revocation(payload)

@@ -9,7 +9,7 @@ Rules of this module:
   reads the device's high-water mark, and writes events, rejections and both
   heads in one statement. Appends of one user that wait on this node while
   one of theirs commits are written in one transaction of that user, each
-  batch after the one before, with one NOTIFY and one COMMIT for them all.
+  batch after the one before, with one COMMIT for them all.
   The next append for the user waits for the row lock, which PostgreSQL
   releases only after the commit is visible, so ``pos`` order is commit
   order. Appends of different users never wait for each other, and no
@@ -17,9 +17,17 @@ Rules of this module:
 - Transactions run at READ COMMITTED (the default) on purpose: after waiting
   for the row lock, each later statement sees what the previous append
   committed.
-- NOTIFY ``careerlog_events`` with ``"<user_id>:<head>"`` is sent in the append
-  transaction, so it is delivered only on commit. It is a wake-up: listeners
-  re-read from their cursors; the payload never carries events.
+- NOTIFY ``careerlog_events`` with ``"<user_id>:<head>"`` is sent after the
+  append's COMMIT, not inside it: a transaction that NOTIFYs takes one
+  database-wide lock from its pre-commit to its end, WAL flush included, so
+  the appends of every user on every node would commit one at a time (they
+  halved the commit rate of ten concurrent appenders here). One task per
+  store sends the wake-ups of all the commits since its last NOTIFY in one
+  small transaction of its own (only the newest head per user). It is a
+  wake-up: listeners re-read from their cursors; the payload never carries
+  events. A wake-up lost after the commit (the node died first, or the
+  NOTIFY failed) is recovered by the listeners, which re-read the heads of
+  their users every ``HEAD_CHECK_S`` (fanout.py).
 - ``lock_timeout`` bounds how long an append waits for a user's lock (a stuck
   transaction fails appends with an error the device retries, never a skip);
   ``idle_in_transaction_session_timeout`` ends a transaction a crashed caller
@@ -29,6 +37,7 @@ Rules of this module:
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeAlias
@@ -52,6 +61,8 @@ from careerlog.server.store.schema import POSTGRES_MIGRATIONS, READ_MODEL_TABLES
 
 __all__ = ["NOTIFY_CHANNEL", "PostgresStore"]
 
+log = logging.getLogger("careerlog.server.store")
+
 #: The channel an append notifies with ``"<user_id>:<head>"`` after it commits.
 NOTIFY_CHANNEL = "careerlog_events"
 
@@ -68,7 +79,7 @@ _NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
 # One round trip writes the whole batch. Data-modifying CTEs all run whether or
 # not the outer query reads them; empty arrays make their INSERTs no-ops.
-_WRITE_BATCH = f"""
+_WRITE_BATCH = """
 WITH stored AS (
     INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)
     SELECT $1, e.pos, $2, e.dseq, e.hlc, e.body, $3
@@ -83,7 +94,7 @@ WITH stored AS (
 ), user_head AS (
     UPDATE user_heads SET head = $12 WHERE user_id = $1 AND head <> $12
 )
-SELECT pg_notify('{NOTIFY_CHANNEL}', $13) WHERE $14::boolean
+SELECT 1
 """
 
 
@@ -104,6 +115,10 @@ class PostgresStore(EventStore):
         #: Per user: appends waiting for the next group, and the task committing.
         self._waiting: dict[int, list[_PendingAppend]] = {}
         self._committing: dict[int, asyncio.Future[None]] = {}
+        #: Committed heads not yet NOTIFYed (the newest per user), and the
+        #: task sending them while any wait.
+        self._unsent: dict[int, int] = {}
+        self._notifying: asyncio.Future[None] | None = None
 
     @classmethod
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresStore:
@@ -153,6 +168,11 @@ class PostgresStore(EventStore):
         return applied
 
     async def close(self) -> None:
+        if self._notifying is not None:
+            # The last wake-ups still go out (the listeners' head check
+            # would find them, but a second later).
+            with suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._notifying), 5)
         await self._pool.close()
 
     async def _load_epoch(self) -> None:
@@ -254,9 +274,36 @@ class PostgresStore(EventStore):
                 head += len(plan.accepted)
                 heads[device] = plan.new_last_dseq
                 stored = stored or bool(plan.accepted)
-            if stored:
-                await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, f"{user_id}:{head}")
+        if stored:
+            # (After the COMMIT above; see the module's rules for why.)
+            self._wake_others(user_id, head)
         return outcomes
+
+    def _wake_others(self, user_id: int, head: int) -> None:
+        """Queue the wake-up of a committed head for the other nodes."""
+        self._unsent[user_id] = max(head, self._unsent.get(user_id, 0))
+        if self._notifying is None:
+            self._notifying = asyncio.ensure_future(self._send_wakeups())
+
+    async def _send_wakeups(self) -> None:
+        """NOTIFY what committed since the last NOTIFY, in one transaction,
+        until nothing waits: while one is sent the next ones pile up, so the
+        NOTIFY rate follows PostgreSQL's pace, not the append rate."""
+        try:
+            while self._unsent:
+                unsent, self._unsent = self._unsent, {}
+                try:
+                    await self._pool.execute(
+                        "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+                        NOTIFY_CHANNEL,
+                        [f"{user}:{head}" for user, head in unsent.items()],
+                    )
+                except Exception as error:  # the listeners' head check recovers these
+                    log.warning(
+                        "wake-up NOTIFY failed (%s); other nodes catch up on their timer", error
+                    )
+        finally:
+            self._notifying = None
 
     @staticmethod
     async def _write(
@@ -298,8 +345,6 @@ class PostgresStore(EventStore):
                 [reason for _, _, reason in refused],
                 plan.new_last_dseq,
                 new_head,
-                "",
-                False,  # one NOTIFY for the whole group, after its last batch
             )
         return plan.results(head + 1, earlier), new_head
 
