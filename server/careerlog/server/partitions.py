@@ -77,8 +77,6 @@ class PartitionLeader:
         projector.set_partitions(frozenset())
         self.owned: set[int] = set()
         self.live = 0
-        #: Set whenever the process leads its share (for readiness and tests).
-        self.settled = asyncio.Event()
 
     async def run(self) -> None:
         import asyncpg
@@ -139,8 +137,6 @@ class PartitionLeader:
                 ):
                     owned.add(partition)
         self._lead(owned)
-        if len(owned) == share:
-            self.settled.set()
 
     def _lead(self, owned: set[int]) -> None:
         if owned != self.owned:
