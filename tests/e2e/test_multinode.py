@@ -41,6 +41,17 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "careerlog.server.cli"]  # not installed as a script
 
 
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server process as an operator would (SIGTERM), killing it if it hangs."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class Node:
     def __init__(self, name: str, url: str, log: Path) -> None:
         self.name = name
@@ -68,13 +79,7 @@ class Node:
                 await asyncio.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self._log.close()
 
 

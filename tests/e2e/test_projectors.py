@@ -31,7 +31,7 @@ from careerlog.server.settings import Settings
 from careerlog.server.store import open_store
 from careerlog.shared.projections import encode_state
 from tests.contract.careers import busy_history, push, push_in_batches
-from tests.e2e.test_multinode import server_command
+from tests.e2e.test_multinode import server_command, terminate
 from tests.server.conftest import running
 from tests.server.test_projector import eventually
 
@@ -52,13 +52,7 @@ class ProjectorProcess:
         self.pid = self.process.pid
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self._log.close()
 
 
