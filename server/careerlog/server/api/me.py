@@ -29,8 +29,8 @@ from careerlog.server.api.params import (
     Server,
     Status,
     Types,
-    parse_day,
     parse_period,
+    parse_today,
     replay_moment,
     server_today,
 )
@@ -94,7 +94,7 @@ async def my_summary(
     caller: Caller,
     today: Day = None,
 ) -> Summary:
-    return summary(await models.state(caller.user_id), parse_day("today", today, server_today()))
+    return summary(await models.state(caller.user_id), parse_today(today))
 
 
 @get(
@@ -110,7 +110,7 @@ async def my_goals(
     status: Status = None,
 ) -> list[GoalProgress]:
     state = await models.state(caller.user_id)
-    return views.goals_view(state, parse_day("today", today, server_today()), status)
+    return views.goals_view(state, parse_today(today), status)
 
 
 @get("/goals/{goal_id:str}", tags=TAGS, responses=ERROR_RESPONSES, summary="One goal with progress")
@@ -121,7 +121,7 @@ async def my_goal(
     today: Day = None,
 ) -> GoalProgress:
     state = await models.state(caller.user_id)
-    return views.goal_view(state, goal_id, parse_day("today", today, server_today()))
+    return views.goal_view(state, goal_id, parse_today(today))
 
 
 @get(
@@ -201,7 +201,7 @@ async def my_agenda(
     horizon_days: Horizon = 14,
 ) -> list[AgendaItem]:
     state = await models.state(caller.user_id)
-    return views.agenda_view(state, parse_day("today", today, server_today()), horizon_days, None)
+    return views.agenda_view(state, parse_today(today), horizon_days, None)
 
 
 @get(
@@ -222,7 +222,7 @@ async def my_insights(
         idle_days=idle_days, goal_idle_days=goal_idle_days, contact_idle_days=contact_idle_days
     )
     state = await models.state(caller.user_id)
-    return views.insights_view(state, parse_day("today", today, server_today()), thresholds, None)
+    return views.insights_view(state, parse_today(today), thresholds, None)
 
 
 @get("/skills", tags=TAGS, responses=ERROR_RESPONSES, summary="Skill gaps, the widest first")
@@ -295,7 +295,7 @@ async def my_shares(
     today: Day = None,
 ) -> list[Share]:
     state = await models.state(caller.user_id)
-    return live_shares(state, parse_day("today", today, server_today()))
+    return live_shares(state, parse_today(today))
 
 
 ME_ROUTES = [

@@ -53,6 +53,7 @@ __all__ = [
     "parse_day",
     "parse_instant",
     "parse_period",
+    "parse_today",
     "parse_types",
     "replay_moment",
     "server_today",
@@ -148,6 +149,11 @@ def parse_day(name: str, text: str | None, default: date) -> date:
         raise BadRequest("invalid_date", f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
     _in_range(name, day)
     return day
+
+
+def parse_today(text: str | None) -> date:
+    """The ``today`` parameter of a person's view: the day asked for, else the server's."""
+    return parse_day("today", text, server_today())
 
 
 def parse_instant(name: str, text: str) -> datetime:
