@@ -220,3 +220,27 @@ async def test_a_projector_process_whose_projector_fails_leaves_nothing_running(
         # Not even the wait for SIGTERM is left behind, nor its handler.
         assert asyncio.all_tasks() - before == set()
         assert not asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+
+
+async def test_a_server_whose_projector_died_still_shuts_down_cleanly(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def die(_self: Projector) -> None:
+        raise RuntimeError("the projector broke")
+
+    monkeypatch.setattr(Projector, "run", die)
+    async with running(settings) as node, httpx.AsyncClient(base_url=node.http_url) as client:
+        runtime = node.runtime
+
+        async def reported() -> bool:
+            return (await client.get("/ready")).status_code == 503
+
+        await eventually(reported)
+        checks = (await client.get("/ready")).json()["checks"]
+    assert "the projector broke" in checks["projector readmodels"]
+    # Shut down past the dead task's error: the read models and the store were closed.
+    assert runtime.projector_task is None
+    with pytest.raises(RuntimeError, match="not open"):
+        _ = runtime.read_models
+    with pytest.raises(RuntimeError, match="not open"):
+        _ = runtime.store

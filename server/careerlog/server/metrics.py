@@ -323,6 +323,10 @@ class ProjectorLag:
         self._events = events
         self._seconds = seconds
         self._lags: dict[str, Lag] = {}
+        #: Projections that will not advance any more, and why. Kept apart from
+        #: the readings: the checkpoints still answer after the projector died,
+        #: and a fresh reading must not make a dead projector look healthy.
+        self._stopped: dict[str, str] = {}
         self._source: LagSource | None = None
         #: False on a node that only reports the lag of projector processes
         #: running elsewhere: their lag is worth a graph, but devices can still
@@ -356,18 +360,20 @@ class ProjectorLag:
 
     def report(self, projection: str, *, events: int, seconds: float) -> None:
         """``projection`` has ``events`` unfolded events, the oldest received ``seconds`` ago."""
-        self._lags[projection] = Lag(events, seconds)
+        self._lags[projection] = Lag(events, seconds, self._stopped.get(projection))
         self._events.labels(projection).set(events)
         self._seconds.labels(projection).set(seconds)
 
     def stopped(self, projection: str, reason: str) -> None:
         """The projection will not advance any more (the projector died or was stopped)."""
+        self._stopped[projection] = f"stopped: {reason}"
         previous = self._lags.get(projection, Lag(0, 0.0))
-        self._lags[projection] = Lag(previous.events, previous.seconds, f"stopped: {reason}")
+        self._lags[projection] = Lag(previous.events, previous.seconds, self._stopped[projection])
 
     def forget(self, projection: str) -> None:
         """The projection is gone on purpose: drop its series and its say in readiness."""
         self._lags.pop(projection, None)
+        self._stopped.pop(projection, None)
         self._events.remove(projection)
         self._seconds.remove(projection)
 

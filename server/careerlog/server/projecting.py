@@ -49,43 +49,46 @@ def read_models_lifespan(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         runtime.read_models = await open_read_models(runtime.settings.db_url)
-        settings = runtime.settings
-        if settings.projects_in_process:
-            projector = Projector(runtime.store, runtime.read_models)
-            runtime.projector = projector
-            runtime.hub.add_listener(projector.wake)
-            if settings.store_kind == "postgresql":
-                # Asked to project on PostgreSQL: lead a share of partitions, like
-                # a `careerlog-server project` process, so nodes do not all
-                # project every user.
-                from careerlog.server.partitions import PartitionLeader
-
-                leader = PartitionLeader(
-                    settings.db_url, projector, partitions=settings.projector_partitions
-                )
-                runtime.projector_task = asyncio.create_task(
-                    _together(leader.run(), projector.run())
-                )
-            else:
-                runtime.projector_task = asyncio.create_task(projector.run())
-            # /metrics and /ready measure the lag from the checkpoints when asked.
-            runtime.metrics.projector.watch(projector.lag)
-            runtime.projector_task.add_done_callback(_report_death(runtime))
-        else:
-            # Projector processes run elsewhere (PostgreSQL): every node's
-            # /metrics still shows their lag, measured from the checkpoints.
-            read_models = runtime.read_models
-            runtime.metrics.projector.watch(
-                lambda: read_models.lag(now_ms()), gates_readiness=False
-            )
+        # Everything after the open is inside the try: a start-up that fails
+        # half-way still closes the read models.
         try:
+            settings = runtime.settings
+            if settings.projects_in_process:
+                projector = Projector(runtime.store, runtime.read_models)
+                runtime.projector = projector
+                runtime.hub.add_listener(projector.wake)
+                if settings.store_kind == "postgresql":
+                    # Asked to project on PostgreSQL: lead a share of partitions, like
+                    # a `careerlog-server project` process, so nodes do not all
+                    # project every user.
+                    from careerlog.server.partitions import PartitionLeader
+
+                    leader = PartitionLeader(
+                        settings.db_url, projector, partitions=settings.projector_partitions
+                    )
+                    runtime.projector_task = asyncio.create_task(
+                        _together(leader.run(), projector.run())
+                    )
+                else:
+                    runtime.projector_task = asyncio.create_task(projector.run())
+                # /metrics and /ready measure the lag from the checkpoints when asked.
+                runtime.metrics.projector.watch(projector.lag)
+                runtime.projector_task.add_done_callback(_report_death(runtime))
+            else:
+                # Projector processes run elsewhere (PostgreSQL): every node's
+                # /metrics still shows their lag, measured from the checkpoints.
+                read_models = runtime.read_models
+                runtime.metrics.projector.watch(
+                    lambda: read_models.lag(now_ms()), gates_readiness=False
+                )
             yield
         finally:
             runtime.metrics.projector.unwatch()
             if runtime.projector_task is not None:
                 runtime.projector_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await runtime.projector_task
+                # Gathered: a projector that died would raise its error again
+                # here and leave the read models open (its death is reported).
+                await asyncio.gather(runtime.projector_task, return_exceptions=True)
                 runtime.projector_task = None
             if runtime.projector is not None:
                 runtime.hub.remove_listener(runtime.projector.wake)
