@@ -11,13 +11,14 @@ import dataclasses
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
 from careerlog.server.projector import Projector
 from careerlog.server.readmodels import open_read_models
 from careerlog.server.readmodels.base import Checkpoint
-from careerlog.server.readmodels.rows import Update
+from careerlog.server.readmodels.rows import OutOfRange, Update
 from careerlog.server.readmodels.writer import ReadModelStore
 from careerlog.server.store import EventStore
 from careerlog.shared.codec import canonical_key
@@ -223,6 +224,31 @@ async def test_time_travel_as_recorded_and_as_happened(
     ):
         assert same_state(await models.state_as_recorded(user, at), plan_as_of(h.events, at))
         assert same_state(await models.state_happened_by(user, at), happened_by(h.events, at))
+
+
+async def test_times_and_keys_past_what_an_hlc_can_name_are_refused_not_overflowed(
+    store: EventStore, models: ReadModelStore
+) -> None:
+    h = full_history()
+    user = await store.create_user("ada")
+    await push(store, user, h.events)
+    await Projector(store, models).drain()
+    far = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)  # its ms << 16 needs 65 bits
+
+    with pytest.raises(OutOfRange):
+        await models.state_as_recorded(user, far)
+    with pytest.raises(OutOfRange):
+        await models.timeline(user, recorded_by=far)
+    with pytest.raises(OutOfRange):
+        await models.timeline(user, before=(1 << 64, "dev", 1))
+    # What happened by then needs no HLC: everything did.
+    assert same_state(await models.state_happened_by(user, far), happened_by(h.events, far))
+    assert len(await models.timeline(user, occurred_to=far, limit=1 << 70)) == len(h.events)
+    # An id whose UUIDv7 time is past every HLC names no entry; the others are still found.
+    late = UUID(int=(1 << 47) << 80 | 7 << 76 | 2 << 62)
+    known = str(h.events[0].id)
+    found = await models.event_keys(user, [str(late), known])
+    assert found == {known: canonical_key(h.events[0])}
 
 
 async def test_grants_are_found_by_grantee_across_users(

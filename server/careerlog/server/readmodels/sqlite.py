@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from uuid import UUID
 
 import aiosqlite
 
@@ -40,25 +39,23 @@ from careerlog.server.readmodels.rows import (
     TimelineRow,
     Update,
     entry_from_row,
+    id_windows,
     micros,
+    parse_event_id,
     recorded_limit,
+    timeline_query,
     usable,
 )
 from careerlog.server.readmodels.statecache import StateCache
 from careerlog.server.readmodels.writer import Behind, ProjectionLag, ReadModelStore, WriteOutcome
 from careerlog.server.store.schema import READ_MODEL_TABLES
 from careerlog.shared.codec import decode_event
-from careerlog.shared.hlc import pack
 from careerlog.shared.projections import CareerState, decode_state, fold, new_state
 from careerlog.shared.projections.timeline import TimelineEntry, happened_by
 
 __all__ = ["SqliteReadModels"]
 
 BUSY_TIMEOUT_MS = 10_000
-#: How far an event's HLC may run ahead of the time in its UUIDv7 id (both are
-#: read from one clock when the event is minted): the window searched first
-#: when a retraction's target is looked up by id.
-ID_WINDOW_MS = 86_400_000
 
 T = TypeVar("T")
 
@@ -206,35 +203,20 @@ class SqliteReadModels(ReadModelStore):
         before: tuple[int, str, int] | None = None,
         limit: int = 50,
     ) -> list[TimelineEntry]:
-        if limit <= 0:
+        query = timeline_query(
+            user_id,
+            recorded_by=recorded_by,
+            occurred_from=occurred_from,
+            occurred_to=occurred_to,
+            types=types,
+            before=before,
+            limit=limit,
+            mark=lambda _n: "?",
+        )
+        if query is None:
             return []
-        where = ["user_id = ?"]
-        params: list[Any] = [user_id]
-        if before is not None:
-            where.append("(hlc, device, dseq) < (?, ?, ?)")
-            params.extend(before)
-        if recorded_by is not None:
-            where.append("hlc <= ?")
-            params.append(recorded_limit(recorded_by))
-        if occurred_from is not None:
-            where.append("occurred_us >= ?")
-            params.append(micros(occurred_from))
-        if occurred_to is not None:
-            where.append("occurred_us <= ?")
-            params.append(micros(occurred_to))
-        if types is not None:
-            if not types:
-                return []
-            where.append(f"type IN ({','.join('?' * len(types))})")
-            params.extend(sorted(types))
-        params.append(limit)
         async with self._reading() as db:
-            rows = await db.execute_fetchall(
-                "SELECT hlc, device, dseq, event_id, type, occurred_us, record_id, summary,"
-                f" retracted FROM rm_timeline WHERE {' AND '.join(where)}"
-                " ORDER BY hlc DESC, device DESC, dseq DESC LIMIT ?",
-                params,
-            )
+            rows = await db.execute_fetchall(*query)
         return [entry_from_row(_timeline_row(row)) for row in rows]
 
     async def grants_to(self, grantee: str, today: date) -> list[Grant]:
@@ -317,15 +299,16 @@ class SqliteReadModels(ReadModelStore):
         found: dict[str, Key] = {}
         async with self._reading() as db:
             for text in event_ids:
-                event_id = _uuid(text)
+                event_id = parse_event_id(text)
                 if event_id is None:
                     continue
-                for where, params in _id_searches(event_id):
+                for window in id_windows(event_id):
+                    within = "" if window is None else " AND hlc BETWEEN ? AND ?"
                     rows = list(
                         await db.execute_fetchall(
                             "SELECT hlc, device, dseq FROM rm_timeline"
-                            f" WHERE user_id = ? AND event_id = ?{where} LIMIT 1",
-                            (user_id, event_id.bytes, *params),
+                            f" WHERE user_id = ? AND event_id = ?{within} LIMIT 1",
+                            (user_id, event_id.bytes, *(window or ())),
                         )
                     )
                     if rows:
@@ -443,19 +426,6 @@ def _timeline_row(row: Any) -> TimelineRow:
 def _retraction_row(row: Any) -> RetractionRow:
     target = (row[3], row[4], row[5]) if row[3] is not None else None
     return RetractionRow((row[0], row[1], row[2]), target)
-
-
-def _uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
-
-
-def _id_searches(event_id: UUID) -> list[tuple[str, tuple[int, ...]]]:
-    """Where to look for an event by id: near the time in its UUIDv7 first, then anywhere."""
-    ms = event_id.int >> 80
-    return [(" AND hlc BETWEEN ? AND ?", (pack(ms), pack(ms + ID_WINDOW_MS))), ("", ())]
 
 
 def _lag(row: Any, now_ms: int) -> ProjectionLag:
