@@ -41,6 +41,9 @@ step = st.tuples(
 
 
 def run(world: World, steps: list[tuple[object, ...]]) -> None:
+    # A real server mints a random epoch on every wipe; two wipes in the same
+    # millisecond must not share one, or the world models an impossible server.
+    wipes = 0
     for s in steps:
         match s:
             case ("record", str(name)):
@@ -56,7 +59,8 @@ def run(world: World, steps: list[tuple[object, ...]]) -> None:
             case ("pump",):
                 world.pump()
             case ("wipe",):
-                world.store.wipe(f"epoch-{world.now_ms}")
+                wipes += 1
+                world.store.wipe(f"epoch-{world.now_ms}-{wipes}")
                 for name in list(world.connections):
                     world.disconnect(name)
 
