@@ -536,3 +536,35 @@ async def test_settled_own_events_are_queued_again_by_a_requeue_or_reset(
         assert store.settled_own == 0
     finally:
         await store.close()
+
+
+async def test_a_device_can_push_smaller_batches_than_the_server_allows(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    import re
+    from functools import partial
+
+    import httpx
+
+    from careerlog.client import commands
+    from careerlog.client.enrollment import read_token
+    from careerlog.client.sync import SyncEngine
+
+    a, _ = devices
+    await a.login(server, await server.user("ada"))
+    store = await LocalStore.open(a.home, create=False)
+    try:
+        for n in range(10):
+            await store.record(partial(commands.log_activity, text=f"n{n}"))
+        token = read_token(a.home)
+        assert token is not None
+        report = await SyncEngine(store, server.http_url, token, max_batch=3).run_once()
+        assert report.pushed == 10
+        assert await store.pending_count() == 0
+    finally:
+        await store.close()
+    async with httpx.AsyncClient(base_url=server.http_url) as http:
+        metrics = (await http.get("/metrics")).text
+    pushes = re.search(r'^careerlog_sync_pushes_total\{outcome="result"\} (\S+)$', metrics, re.M)
+    assert pushes is not None
+    assert float(pushes.group(1)) == 4  # 3 + 3 + 3 + 1

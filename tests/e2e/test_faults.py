@@ -150,8 +150,14 @@ async def test_a_server_killed_mid_push_loses_and_duplicates_nothing(
         await store.import_events(offline_events(device, PUSHED, seed))
         assert await store.pending_count() == PUSHED
 
+        # Batches of 100, not the server's 1,000: the push takes 50 round trips,
+        # so the kill lands inside it however fast this machine commits.
         engine = SyncEngine(
-            store, node.http_url, enrolled.token, random_float=lambda: 0.2 * rng.random()
+            store,
+            node.http_url,
+            enrolled.token,
+            random_float=lambda: 0.2 * rng.random(),
+            max_batch=100,
         )
         first = asyncio.create_task(engine.run_once())
         # Kill at a random point of the push: once the device holds this many acks.

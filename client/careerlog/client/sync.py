@@ -177,8 +177,12 @@ class SyncEngine:
         on_round: Callable[[SyncReport], None] | None = None,
         now_ms: Callable[[], int] = _now_ms,
         random_float: Callable[[], float] = random.random,
+        max_batch: int | None = None,
     ) -> None:
         self.store = store
+        #: Events per Push at most, below what the server allows (None: as many
+        #: as it allows): smaller frames for a slow or metered link.
+        self._max_batch = max_batch
         self.url = sync_url(server_url)
         self._token = token
         self.report = SyncReport()
@@ -360,7 +364,10 @@ class SyncEngine:
 
     async def _feed(self, session: ClientSession) -> bool:
         """Hand the session the next batch of the outbox, if any."""
-        rows = await self.store.pending(session.max_batch)
+        limit = session.max_batch
+        if self._max_batch is not None:
+            limit = max(1, min(limit, self._max_batch))
+        rows = await self.store.pending(limit)
         if not rows:
             return False
         self._fed = {body: event for event, body in rows}
