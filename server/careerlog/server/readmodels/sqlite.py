@@ -20,11 +20,10 @@ import asyncio
 import contextlib
 import sqlite3
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
@@ -48,16 +47,13 @@ from careerlog.server.readmodels.rows import (
 )
 from careerlog.server.readmodels.statecache import StateCache
 from careerlog.server.readmodels.writer import Behind, ProjectionLag, ReadModelStore, WriteOutcome
+from careerlog.server.sqlitethread import BUSY_TIMEOUT_MS, SqliteThread
 from careerlog.server.store.schema import READ_MODEL_TABLES
 from careerlog.shared.codec import decode_event
 from careerlog.shared.projections import CareerState, decode_state, fold, new_state
 from careerlog.shared.projections.timeline import TimelineEntry, happened_by
 
 __all__ = ["SqliteReadModels"]
-
-BUSY_TIMEOUT_MS = 10_000
-
-T = TypeVar("T")
 
 
 class SqliteReadModels(ReadModelStore):
@@ -69,8 +65,8 @@ class SqliteReadModels(ReadModelStore):
         self._all_readers = readers
         for reader in readers:
             self._readers.put_nowait(reader)
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="careerlog-readmodels")
-        self._writer: sqlite3.Connection | None = None
+        # Timeline rows go into one big B-tree: the writer keeps its inner pages cached.
+        self._writer = SqliteThread(path, "careerlog-readmodels", ["PRAGMA cache_size=-65536"])
         self._states = StateCache()
 
     @classmethod
@@ -91,13 +87,7 @@ class SqliteReadModels(ReadModelStore):
         return cls(path, pool)
 
     async def close(self) -> None:
-        def shut() -> None:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-
-        await asyncio.get_running_loop().run_in_executor(self._pool, shut)
-        self._pool.shutdown(wait=True)
+        await self._writer.close()
         for reader in self._all_readers:
             await reader.close()
 
@@ -254,7 +244,7 @@ class SqliteReadModels(ReadModelStore):
         return found
 
     async def delete_user(self, user_id: int) -> None:
-        await self._run(_delete_now, user_id)
+        await self._writer.run(_delete_now, user_id)
 
     # -- the projector's side ---------------------------------------------
 
@@ -274,7 +264,7 @@ class SqliteReadModels(ReadModelStore):
         return Loaded(_checkpoint(row), bytes(body), int(row[6]), int(row[7]))
 
     async def write(self, update: Update) -> WriteOutcome:
-        return await self._run(_write_now, update)
+        return await self._writer.run(_write_now, update)
 
     async def retractions(self, user_id: int) -> list[RetractionRow]:
         async with self._reading() as db:
@@ -372,27 +362,6 @@ class SqliteReadModels(ReadModelStore):
             yield db
         finally:
             self._readers.put_nowait(db)
-
-    def _connect(self) -> sqlite3.Connection:  # on the writer thread
-        if self._writer is None:
-            connection = sqlite3.connect(self.path, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            # Timeline rows go into one big B-tree: keep its inner pages cached.
-            connection.execute("PRAGMA cache_size=-65536")
-            self._writer = connection
-        return self._writer
-
-    async def _run(self, work: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        running = loop.run_in_executor(self._pool, lambda: work(self._connect(), *args))
-        try:
-            return await asyncio.shield(running)
-        except asyncio.CancelledError:
-            # The thread commits or rolls back regardless; let it finish first.
-            with contextlib.suppress(BaseException):
-                await running
-            raise
 
 
 @contextlib.asynccontextmanager

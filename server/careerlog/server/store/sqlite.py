@@ -30,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 import aiosqlite
 
+from careerlog.server.sqlitethread import BUSY_TIMEOUT_MS, SqliteThread
 from careerlog.server.store.base import (
     AppendResult,
     DeviceExists,
@@ -55,7 +55,6 @@ from careerlog.server.store.schema import READ_MODEL_TABLES, SQLITE_MIGRATIONS, 
 __all__ = ["SqliteStore"]
 
 #: How long a statement waits for another process's write lock, in ms.
-BUSY_TIMEOUT_MS = 10_000
 
 _NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
@@ -82,7 +81,7 @@ class SqliteStore(EventStore):
         for reader in readers:
             self._readers.put_nowait(reader)
         self._epoch: str | None = None
-        self._appender = _Appender(path)
+        self._appender = SqliteThread(path, "careerlog-appender")
         self._inline: sqlite3.Connection | None = None
         #: Appends waiting for the next group, and the task committing groups.
         self._appends: list[_PendingAppend] = []
@@ -462,53 +461,6 @@ async def _require_user(db: aiosqlite.Connection, user_id: int) -> None:
 
 def _device_record(row: Any) -> DeviceRecord:
     return DeviceRecord(int(row[0]), row[1], row[2], int(row[3]), row[4])
-
-
-T = TypeVar("T")
-
-
-class _Appender:
-    """One thread owning one plain ``sqlite3`` connection, for appends.
-
-    aiosqlite runs each statement as its own trip to its thread; an append is
-    a transaction of several statements, so it runs here as one function.
-    Appends hold the store's write lock, like every other write, so this
-    connection and aiosqlite's writer never contend.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="careerlog-appender")
-        self._connection: sqlite3.Connection | None = None
-
-    def _connect(self) -> sqlite3.Connection:  # on the appender thread
-        if self._connection is None:
-            connection = sqlite3.connect(self._path, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection = connection
-        return self._connection
-
-    async def run(self, work: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        running = loop.run_in_executor(self._pool, lambda: work(self._connect(), *args))
-        try:
-            return await asyncio.shield(running)
-        except asyncio.CancelledError:
-            # The thread finishes (commits or rolls back) regardless; wait for
-            # it before the caller releases the write lock.
-            with contextlib.suppress(BaseException):
-                await running
-            raise
-
-    async def close(self) -> None:
-        def shut() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
-
-        await asyncio.get_running_loop().run_in_executor(self._pool, shut)
-        self._pool.shutdown(wait=True)
 
 
 #: Most appends committed as one group (one transaction).
