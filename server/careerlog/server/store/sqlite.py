@@ -20,6 +20,16 @@ Rules of this module:
   lock (it hands over to the pool if it would): a WAL read of a few rows
   costs less than the trip to a reader thread, and it is on the latency
   path of every live event.
+- A lone small append (nothing else committing or waiting, a few events)
+  commits on the event loop itself, on the appender's connection, never
+  waiting for a lock (if another process holds it, the thread does the
+  append): a commit of a few rows costs microseconds, the trip to the
+  thread and back ten times that, and it is on the path of every live
+  event. Bigger and concurrent appends go to the thread, grouped.
+- The appender never checkpoints as it commits (a checkpoint copies
+  megabytes and waits for the disk, which the event loop must not do);
+  a PASSIVE checkpoint runs on a thread of its own every few thousand
+  appended events instead, beside appends and reads, blocking neither.
 - WAL with ``synchronous=NORMAL``: a commit survives the process being killed
   at any instant; after a power cut the last few commits may be lost, never
   half of one (a device re-pushes what it was not acknowledged).
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -36,7 +47,7 @@ from typing import Any, TypeAlias
 
 import aiosqlite
 
-from careerlog.server.sqlitethread import BUSY_TIMEOUT_MS, SqliteThread
+from careerlog.server.sqlitethread import BUSY_TIMEOUT_MS, Busy, SqliteThread
 from careerlog.server.store.base import (
     AppendResult,
     DeviceExists,
@@ -54,6 +65,8 @@ from careerlog.server.store.schema import READ_MODEL_TABLES, SQLITE_MIGRATIONS, 
 
 __all__ = ["SqliteStore"]
 
+log = logging.getLogger("careerlog.server.store")
+
 #: How long a statement waits for another process's write lock, in ms.
 
 _NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
@@ -65,6 +78,11 @@ _PAGE = (
 )
 #: A page of at most this many events is read on the event loop.
 _INLINE_ROWS = 64
+#: A lone append of at most this many events commits on the event loop.
+_INLINE_APPEND = 16
+#: Events appended between two checkpoints (about 1,000 WAL pages, SQLite's
+#: own default interval, at a few hundred bytes per event and its indexes).
+_CHECKPOINT_EVERY = 4_000
 
 
 class SqliteStore(EventStore):
@@ -81,7 +99,10 @@ class SqliteStore(EventStore):
         for reader in readers:
             self._readers.put_nowait(reader)
         self._epoch: str | None = None
-        self._appender = SqliteThread(path, "careerlog-appender")
+        self._appender = SqliteThread(path, "careerlog-appender", ["PRAGMA wal_autocheckpoint=0"])
+        self._checkpointer = SqliteThread(path, "careerlog-checkpoint")
+        self._since_checkpoint = 0
+        self._checkpointing: asyncio.Future[None] | None = None
         self._inline: sqlite3.Connection | None = None
         #: Appends waiting for the next group, and the task committing groups.
         self._appends: list[_PendingAppend] = []
@@ -152,8 +173,12 @@ class SqliteStore(EventStore):
         if self._appending is not None:
             with contextlib.suppress(Exception):
                 await self._appending  # appends already asked for are answered
+        if self._checkpointing is not None:
+            with contextlib.suppress(Exception):
+                await self._checkpointing
         async with self._write_lock:
             await self._appender.close()
+            await self._checkpointer.close()
             for reader in self._all_readers:
                 await reader.close()
             if self._inline is not None:
@@ -181,9 +206,21 @@ class SqliteStore(EventStore):
         # two head updates, COMMIT), each of which would wait its turn on a
         # loop busy with a hundred sockets; and one hop and one COMMIT for
         # every append waiting at that moment, not one each.
+        batch = (user_id, device, tuple(events), received_ms)
+        if (
+            len(events) <= _INLINE_APPEND
+            and self._appending is None
+            and not self._write_lock.locked()
+        ):
+            try:
+                [outcome] = self._appender.run_here(_append_group, [batch])
+            except Busy:
+                pass  # another connection writes: the thread waits for it
+            else:
+                return self._appended(outcome)
         future: asyncio.Future[tuple[list[AppendResult], int]]
         future = asyncio.get_running_loop().create_future()
-        entry: _PendingAppend = ((user_id, device, tuple(events), received_ms), future)
+        entry: _PendingAppend = (batch, future)
         self._appends.append(entry)
         if self._appending is None:
             self._appending = asyncio.ensure_future(self._commit_appends())
@@ -216,12 +253,32 @@ class SqliteStore(EventStore):
                 for (_, future), outcome in zip(group, outcomes, strict=True):
                     if future.done():
                         continue  # the caller went away; its batch is stored or not alike
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                    try:
+                        future.set_result(self._appended(outcome))
+                    except Exception as error:
+                        future.set_exception(error)
         finally:
             self._appending = None
+
+    def _appended(
+        self, outcome: tuple[list[AppendResult], int] | Exception
+    ) -> tuple[list[AppendResult], int]:
+        """One committed append's outcome, counted towards the next checkpoint."""
+        if isinstance(outcome, Exception):
+            raise outcome
+        self._since_checkpoint += len(outcome[0])
+        if self._since_checkpoint >= _CHECKPOINT_EVERY and self._checkpointing is None:
+            self._since_checkpoint = 0
+            self._checkpointing = asyncio.ensure_future(self._checkpoint())
+        return outcome
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self._checkpointer.run(_checkpoint_passive)
+        except Exception:
+            log.exception("WAL checkpoint failed (the next one tries again)")
+        finally:
+            self._checkpointing = None
 
     async def read(self, user_id: int, after: int, limit: int) -> list[Stored]:
         if limit <= 0:
@@ -472,6 +529,11 @@ _PendingAppend: TypeAlias = tuple[
     tuple[int, str, tuple[Incoming, ...], int],
     "asyncio.Future[tuple[list[AppendResult], int]]",
 ]
+
+
+def _checkpoint_passive(db: sqlite3.Connection) -> None:
+    """Copy what the WAL holds into the database, waiting for no reader or writer."""
+    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _append_group(
