@@ -377,9 +377,11 @@ async def test_concurrent_records_commit_as_groups_gapless_and_each_on_its_own(
     groups: list[int] = []
     insert_group = store_module._insert_group
 
-    def counting(db: sqlite3.Connection, version: int, rows: list[tuple[object, ...]]) -> bool:
+    def counting(
+        db: sqlite3.Connection, wait: bool, version: int, rows: list[tuple[object, ...]]
+    ) -> bool:
         groups.append(len(rows))
-        return insert_group(db, version, rows)
+        return insert_group(db, wait, version, rows)
 
     monkeypatch.setattr(store_module, "_insert_group", counting)
     async with await LocalStore.open(home, clock=clock) as store:

@@ -38,16 +38,16 @@ import os
 import sqlite3
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeAlias, TypeVar, cast
+from typing import Any, Self, TypeAlias, TypeVar
 from uuid import UUID
 
-import aiosqlite
-
+from careerlog.client import database
+from careerlog.client.database import BUSY_TIMEOUT_MS, Busy
 from careerlog.client.device import Clock, SystemClock, local_zone_name, new_device_id
 from careerlog.client.home import (
     DB_NAME,
@@ -94,8 +94,6 @@ SNAPSHOT_EVERY = 1000
 SNAPSHOT_BYTES_PER_EVENT = 20
 #: New databases use 8 KiB pages: less per-page overhead for ~300-byte rows.
 PAGE_SIZE = 8192
-#: How long a statement waits for another process's write lock, in ms.
-BUSY_TIMEOUT_MS = 10_000
 #: Meta keys of the sync bookkeeping (read by ``careerlog status`` too).
 CLOCK_OFFSET_META = "clock_offset_ms"
 CURSOR_META = "sync_cursor"
@@ -121,6 +119,9 @@ _Recording: TypeAlias = tuple[Callable[[CareerState, Envelope], Event], "asyncio
 #: Most events in one group's INSERT (four parameters each, well inside
 #: SQLite's limit of 32,766 per statement).
 _GROUP_ROWS = 1000
+#: A write transaction of at most this many rows may run on the event loop
+#: (``_write``); bigger ones go to the database thread, and the loop goes on.
+_WRITE_HERE_ROWS = 64
 #: Events built between two turns of the event loop while a group is built.
 _YIELD_EVERY = 32
 
@@ -142,7 +143,7 @@ def _key(event: Event) -> Key:
 class LocalStore:
     """A person's log on this device. Use ``await LocalStore.open(home)``."""
 
-    def __init__(self, db: aiosqlite.Connection, home: Path, clock: Clock) -> None:
+    def __init__(self, db: database.Connection, home: Path, clock: Clock) -> None:
         self._db = db
         self.home = home
         self._clock = clock
@@ -178,6 +179,8 @@ class LocalStore:
         #: and the task doing that while any are waiting.
         self._recording: list[_Recording] = []
         self._draining: asyncio.Future[None] | None = None
+        #: Whether short writes may run on the event loop (``_write``).
+        self._write_here = False
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -188,7 +191,7 @@ class LocalStore:
             if not create:
                 raise StoreError(f"no Careerlog home at {home} (run: careerlog init)")
             home.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 -- once, before any I/O loop
-        db = await aiosqlite.connect(path, isolation_level=None)
+        db = await database.connect(path)
         try:
             store = cls(db, home, clock or SystemClock())
             await store._setup()
@@ -235,6 +238,8 @@ class LocalStore:
         if durability not in ("normal", "full"):
             raise StoreError(f"CAREERLOG_DURABILITY must be 'normal' or 'full', not {durability!r}")
         await db.execute(f"PRAGMA synchronous={durability.upper()}")
+        # A commit with synchronous=FULL waits for the disk: never on the loop.
+        self._write_here = durability == "normal"
         await db.execute("PRAGMA foreign_keys=ON")
         version = await self._scalar("PRAGMA user_version")
         if version > len(MIGRATIONS):
@@ -298,6 +303,17 @@ class LocalStore:
         async with self._db.execute(sql, params) as cursor:
             row = await cursor.fetchone()
         return row[0] if row else None
+
+    async def _write(self, work: Callable[..., T], *args: Any, rows: int) -> T:
+        """The write transaction ``work(connection, wait, *args)``: on the event
+        loop when it is short and nothing else uses the connection (database.py
+        says why), else on the database thread, which waits for a lock."""
+        if rows <= _WRITE_HERE_ROWS and self._write_here:
+            try:
+                return self._db.run_here(work, False, *args, rows=rows)
+            except Busy:
+                pass
+        return await self._db.run(work, True, *args)
 
     async def get_meta(self, key: str) -> str | None:
         value = await self._scalar("SELECT value FROM meta WHERE key = ?", key)
@@ -649,7 +665,7 @@ class LocalStore:
         try:
             rows = [row for _, _, row in built]
             for _attempt in range(5):
-                stored = await _on_db_thread(self._db, _insert_group, self._data_version, rows)
+                stored = await self._write(_insert_group, self._data_version, rows, rows=len(rows))
                 if stored:
                     break
                 # Another process committed. If it only recorded sync
@@ -831,7 +847,7 @@ class LocalStore:
             if meta:
                 async with self._lock:
                     # One trip to the database thread, as a pull's write is.
-                    await _on_db_thread(self._db, _write_meta_only, list(meta.items()))
+                    await self._write(_write_meta_only, list(meta.items()), rows=len(meta))
             return ImportResult(0, 0)
         return await self._add_foreign_retrying(
             list(events), list(positions), meta or {}, list(bodies) if bodies is not None else None
@@ -891,8 +907,7 @@ class LocalStore:
         ]
         try:
             state = self._fold_new(events, snapshots) if events else self.state
-            await _on_db_thread(
-                self._db,
+            await self._write(
                 _write_in_order,
                 self._data_version,
                 [(pos, e.hlc, e.device, e.dseq) for e, pos in known],
@@ -900,6 +915,7 @@ class LocalStore:
                 list(heads.items()) if events else [],
                 snapshots,
                 list(meta.items()),
+                rows=len(rows) + len(known) + len(snapshots),
             )
         except BaseException:
             await self._reload()
@@ -1209,13 +1225,13 @@ class LocalStore:
         if not acks:
             return
         async with self._lock:
-            # One trip to the database thread for the whole transaction.
-            await _on_db_thread(
-                self._db,
+            # One transaction, on the loop or in one trip to the database thread.
+            await self._write(
                 _write_acks,
                 f"UPDATE events SET pos = ? WHERE {self._queued} AND dseq = ?",
                 self.device,
                 [(pos, dseq) for _, dseq, pos in acks],
+                rows=len(acks),
             )
             # (Only after the commit.) Acks come for a push of the outbox's
             # first events in dseq order, so everything up to the highest is
@@ -1330,33 +1346,23 @@ class LocalStore:
 T = TypeVar("T")
 
 
-def _on_db_thread(db: aiosqlite.Connection, work: Callable[..., T], *args: Any) -> Awaitable[T]:
-    """Run ``work(connection, *args)`` as one job on aiosqlite's own thread.
-
-    aiosqlite makes every statement its own trip to its thread; a write that
-    is several statements is then several trips, and on a busy or virtual
-    machine each trip costs more than the statement. This runs a whole
-    transaction in one trip, on the same connection (so ``data_version``
-    and the transaction state stay this store's). It relies on aiosqlite's
-    ``_execute`` (queue a callable for the thread), stable since 0.17.
-    """
-    run = cast(Callable[..., Awaitable[T]], db._execute)
-    return run(work, db._conn, *args)
-
-
 #: How long a write on the database thread waits for another process's lock.
 _BUSY_S = 10.0
 
 
-def _begin_immediate(db: sqlite3.Connection) -> None:
-    """``BEGIN IMMEDIATE``, waiting for another process's write lock in steps
-    of a fifth of a millisecond.
+def _begin_immediate(db: sqlite3.Connection, wait: bool) -> None:
+    """``BEGIN IMMEDIATE``; if another process holds the write lock, wait for
+    it in steps of a fifth of a millisecond, or (``wait`` False, on the event
+    loop) raise at once.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between tries: with a
     recording program and a sync daemon writing to one home many times a
     second, most collisions would then cost several milliseconds for a lock
     held a fraction of one.
     """
+    if not wait:
+        db.execute("BEGIN IMMEDIATE")  # the caller set no busy timeout
+        return
     deadline = time.monotonic() + _BUSY_S
     db.execute("PRAGMA busy_timeout=0")
     try:
@@ -1374,6 +1380,7 @@ def _begin_immediate(db: sqlite3.Connection) -> None:
 
 def _write_in_order(
     db: sqlite3.Connection,
+    wait: bool,
     data_version: int,
     known: list[tuple[int, int, str, int]],
     rows: list[tuple[int, str, int, bytes, int | None]],
@@ -1381,8 +1388,8 @@ def _write_in_order(
     snapshots: list[tuple[int, str, int, int, bytes]],
     meta: list[tuple[str, str]],
 ) -> None:
-    """The writes of ``_add_in_order``, in one transaction, on the database thread."""
-    _begin_immediate(db)
+    """The writes of ``_add_in_order``, in one transaction."""
+    _begin_immediate(db, wait)
     try:
         if rows and db.execute("PRAGMA data_version").fetchone()[0] != data_version:
             # The in-memory state misses another process's commit: the fold
@@ -1424,12 +1431,14 @@ def _write_in_order(
         raise
 
 
-def _insert_group(db: sqlite3.Connection, data_version: int, rows: list[tuple[Any, ...]]) -> bool:
-    """A group of recorded events in one transaction, on the database thread;
+def _insert_group(
+    db: sqlite3.Connection, wait: bool, data_version: int, rows: list[tuple[Any, ...]]
+) -> bool:
+    """A group of recorded events in one transaction;
     False (nothing stored) if another process committed since ``data_version``.
     (One prepared INSERT run per row: a multi-row VALUES statement would be
     compiled anew for every group size.)"""
-    _begin_immediate(db)
+    _begin_immediate(db, wait)
     try:
         if db.execute("PRAGMA data_version").fetchone()[0] != data_version:
             db.execute("ROLLBACK")
@@ -1444,10 +1453,14 @@ def _insert_group(db: sqlite3.Connection, data_version: int, rows: list[tuple[An
 
 
 def _write_acks(
-    db: sqlite3.Connection, update: str, device: str, positions: list[tuple[int, int]]
+    db: sqlite3.Connection,
+    wait: bool,
+    update: str,
+    device: str,
+    positions: list[tuple[int, int]],
 ) -> None:
-    """``mark_acked`` in one transaction, on the database thread."""
-    _begin_immediate(db)
+    """``mark_acked`` in one transaction."""
+    _begin_immediate(db, wait)
     try:
         db.executemany(update, positions)
         db.execute(
@@ -1463,9 +1476,9 @@ def _write_acks(
         raise
 
 
-def _write_meta_only(db: sqlite3.Connection, values: list[tuple[str, str]]) -> None:
-    """Meta keys in one transaction, on the database thread."""
-    _begin_immediate(db)
+def _write_meta_only(db: sqlite3.Connection, wait: bool, values: list[tuple[str, str]]) -> None:
+    """Meta keys in one transaction."""
+    _begin_immediate(db, wait)
     try:
         db.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -1509,7 +1522,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+async def _switch_to_wal(db: database.Connection) -> None:
     """Put the file in WAL mode, waiting out another process opening it too.
 
     Changing the journal mode needs the file to itself, and SQLite reports
