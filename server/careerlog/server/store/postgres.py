@@ -23,7 +23,9 @@ Rules of this module:
   the appends of every user on every node would commit one at a time (they
   halved the commit rate of ten concurrent appenders here). One task per
   store sends the wake-ups of all the commits since its last NOTIFY in one
-  small transaction of its own (only the newest head per user). It is a
+  small transaction of its own (only the newest head per user), committed
+  without waiting for the WAL flush (``synchronous_commit`` off for that
+  transaction only: it stores nothing, and a lost wake-up is recovered). It is a
   wake-up: listeners re-read from their cursors; the payload never carries
   events. A wake-up lost after the commit (the node died first, or the
   NOTIFY failed) is recovered by the listeners, which re-read the heads of
@@ -293,8 +295,14 @@ class PostgresStore(EventStore):
             while self._unsent:
                 unsent, self._unsent = self._unsent, {}
                 try:
+                    # A wake-up needs no durability (a lost one is recovered
+                    # by the listeners' head check), so its commit does not
+                    # wait for the WAL flush: NOTIFY assigns a transaction id,
+                    # and a synchronous commit would cost a second fsync on
+                    # the path of every live event.
                     await self._pool.execute(
-                        "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+                        "SELECT set_config('synchronous_commit', 'off', true),"
+                        " pg_notify($1, p) FROM unnest($2::text[]) AS p",
                         NOTIFY_CHANNEL,
                         [f"{user}:{head}" for user, head in unsent.items()],
                     )
