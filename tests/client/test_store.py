@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from careerlog.client import commands
+from careerlog.client import commands, database
 from careerlog.client import store as store_module
 from careerlog.client.commands import CommandError
 from careerlog.client.store import LocalStore, StoreError
 from careerlog.client.store_schema import MIGRATIONS
 from careerlog.shared.codec import canonical_key, encode_event
-from careerlog.shared.events import GoalSet
+from careerlog.shared.events import Event, GoalSet
 from careerlog.shared.projections import encode_state, fold
 from tests.client.conftest import START_MS, StepClock
 
@@ -532,3 +535,150 @@ async def test_another_process_recording_positions_does_not_force_a_refold(
     finally:
         await recorder.close()
         await daemon.close()
+
+
+# --- short writes on the event loop -------------------------------------------------
+
+
+@pytest.fixture
+def holder(store: LocalStore) -> Iterator[sqlite3.Connection]:
+    """Another connection to the home's database: another process, as SQLite sees it."""
+    other = sqlite3.connect(store.home / store_module.DB_NAME, isolation_level=None)
+    try:
+        yield other
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+
+
+async def _remote(tmp_path: Path, count: int) -> list[Event]:
+    """``count`` events another device recorded later than this one's, as a pull brings them."""
+    clock = StepClock(start_ms=START_MS + 10**7, seed="o")
+    async with await LocalStore.open(tmp_path / "other", clock=clock) as other:
+        await asyncio.gather(
+            *(
+                other.record(partial(commands.log_activity, text=f"remote {n}"))
+                for n in range(count)
+            )
+        )
+        return await other.events()
+
+
+async def _release_later(holder: sqlite3.Connection, pending: asyncio.Future[Any]) -> None:
+    """Hold the other connection's write lock ~0.1 s more, then commit.
+
+    The sleep takes much longer if anything blocks the event loop meanwhile
+    (a write waiting on the loop for the lock), and the write must still be
+    waiting when the lock goes.
+    """
+    started = time.monotonic()
+    await asyncio.sleep(0.1)
+    assert time.monotonic() - started < 1.0, "the event loop was blocked"
+    assert not pending.done()
+    holder.execute("COMMIT")
+
+
+async def test_a_record_waits_off_the_loop_for_another_processs_write_lock(
+    store: LocalStore, holder: sqlite3.Connection
+) -> None:
+    await store.record(partial(commands.log_activity, text="first"))
+    holder.execute("BEGIN IMMEDIATE")
+
+    pending = asyncio.ensure_future(store.record(partial(commands.log_activity, text="second")))
+    await _release_later(holder, pending)
+    event = await asyncio.wait_for(pending, 5)
+
+    assert event.dseq == 2
+    assert [e.dseq for e in await store.events()] == [1, 2]
+    assert await store.pending_count() == 2
+    after = await store.record(partial(commands.log_activity, text="third"))
+    assert after.dseq == 3
+
+
+async def test_a_pulled_page_waits_off_the_loop_for_another_processs_write_lock(
+    tmp_path: Path, store: LocalStore, holder: sqlite3.Connection
+) -> None:
+    remote = await _remote(tmp_path, 3)
+    await store.record(partial(commands.log_activity, text="mine"))
+    holder.execute("BEGIN IMMEDIATE")
+
+    pending = asyncio.ensure_future(
+        store.ingest_remote(remote, [1, 2, 3], meta={store_module.CURSOR_META: "3"})
+    )
+    await _release_later(holder, pending)
+    result = await asyncio.wait_for(pending, 5)
+
+    assert (result.added, result.duplicates) == (3, 0)
+    assert store.count == 4
+    assert await store.get_meta(store_module.CURSOR_META) == "3"
+    assert encode_state(store.state) == encode_state(fold(await store.events()))
+
+
+async def test_acks_and_the_cursor_wait_off_the_loop_for_another_processs_write_lock(
+    store: LocalStore, holder: sqlite3.Connection
+) -> None:
+    event = await store.record(partial(commands.log_activity, text="pushed"))
+
+    holder.execute("BEGIN IMMEDIATE")
+    pending = asyncio.ensure_future(store.mark_acked([(event.id, event.dseq, 7)]))
+    await _release_later(holder, pending)
+    await asyncio.wait_for(pending, 5)
+    assert await store.pending_count() == 0
+
+    holder.execute("BEGIN IMMEDIATE")
+    cursor = asyncio.ensure_future(
+        store.ingest_remote([], [], meta={store_module.CURSOR_META: "7"})
+    )
+    await _release_later(holder, cursor)
+    await asyncio.wait_for(cursor, 5)
+    assert await store.get_meta(store_module.CURSOR_META) == "7"
+
+
+async def test_short_writes_commit_on_the_loop_and_a_big_page_on_the_thread(
+    tmp_path: Path, store: LocalStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = await _remote(tmp_path, 100)
+    here: list[str] = []
+    run_here = database.Connection.run_here
+
+    def watched(self: database.Connection, work: Callable[..., Any], *args: Any, rows: int) -> Any:
+        result = run_here(self, work, *args, rows=rows)
+        here.append(work.__name__)  # (only once it ran: not Busy)
+        return result
+
+    monkeypatch.setattr(database.Connection, "run_here", watched)
+    event = await store.record(partial(commands.log_activity, text="mine"))
+    await store.ingest_remote(remote[:2], [1, 2], meta={store_module.CURSOR_META: "2"})
+    await store.mark_acked([(event.id, event.dseq, 3)])
+    await store.ingest_remote([], [], meta={store_module.CURSOR_META: "3"})
+    assert here == ["_insert_group", "_write_in_order", "_write_acks", "_write_meta_only"]
+
+    here.clear()
+    result = await store.ingest_remote(remote, list(range(4, 104)))
+    assert (result.added, result.duplicates) == (98, 2)
+    assert here == []  # too big for the loop
+    assert store.count == 101
+
+
+async def test_with_full_durability_no_write_runs_on_the_loop(
+    tmp_path: Path, clock: StepClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remote = await _remote(tmp_path, 2)
+
+    def refused(self: database.Connection, work: Callable[..., Any], *args: Any, rows: int) -> Any:
+        raise AssertionError(f"{work.__name__} ran on the event loop with synchronous=FULL")
+
+    monkeypatch.setattr(database.Connection, "run_here", refused)
+    monkeypatch.setenv("CAREERLOG_DURABILITY", "full")
+    async with await LocalStore.open(tmp_path / "home", clock=clock) as store:
+        event = await store.record(partial(commands.log_activity, text="mine"))
+        result = await store.ingest_remote(remote, [1, 2], meta={store_module.CURSOR_META: "2"})
+        await store.mark_acked([(event.id, event.dseq, 3)])
+        await store.ingest_remote([], [], meta={store_module.CURSOR_META: "3"})
+
+        assert event.dseq == 1
+        assert (result.added, result.duplicates) == (2, 0)
+        assert await store.pending_count() == 0
+        assert await store.get_meta(store_module.CURSOR_META) == "3"
+        assert await store._scalar("PRAGMA synchronous") == 2  # FULL

@@ -28,8 +28,8 @@ Rules of this module:
   event. Bigger and concurrent appends go to the thread, grouped.
 - The appender never checkpoints as it commits (a checkpoint copies
   megabytes and waits for the disk, which the event loop must not do);
-  a PASSIVE checkpoint runs on a thread of its own every few thousand
-  appended events instead, beside appends and reads, blocking neither.
+  every few thousand appended events a checkpoint runs on the appender's
+  thread instead, between two commits, as SQLite's automatic one would.
 - WAL with ``synchronous=NORMAL``: a commit survives the process being killed
   at any instant; after a power cut the last few commits may be lost, never
   half of one (a device re-pushes what it was not acknowledged).
@@ -100,7 +100,6 @@ class SqliteStore(EventStore):
             self._readers.put_nowait(reader)
         self._epoch: str | None = None
         self._appender = SqliteThread(path, "careerlog-appender", ["PRAGMA wal_autocheckpoint=0"])
-        self._checkpointer = SqliteThread(path, "careerlog-checkpoint")
         self._since_checkpoint = 0
         self._checkpointing: asyncio.Future[None] | None = None
         self._inline: sqlite3.Connection | None = None
@@ -178,7 +177,6 @@ class SqliteStore(EventStore):
                 await self._checkpointing
         async with self._write_lock:
             await self._appender.close()
-            await self._checkpointer.close()
             for reader in self._all_readers:
                 await reader.close()
             if self._inline is not None:
@@ -273,8 +271,15 @@ class SqliteStore(EventStore):
         return outcome
 
     async def _checkpoint(self) -> None:
+        # On the appender's thread, between commits, as SQLite's own automatic
+        # checkpoint would run: with no commit racing it, it copies the whole
+        # WAL, so the next commit starts the WAL again from its beginning. (A
+        # checkpoint beside a steady stream of commits never catches up with
+        # the last one, and the WAL then grows without bound.) Appends wait
+        # meanwhile on the thread; the event loop does not.
         try:
-            await self._checkpointer.run(_checkpoint_passive)
+            async with self._write_lock:
+                await self._appender.run(_checkpoint_passive)
         except Exception:
             log.exception("WAL checkpoint failed (the next one tries again)")
         finally:

@@ -1,0 +1,223 @@
+"""The SQLite event store's own ways: appends on the event loop, and its checkpoints.
+
+(What every backend must do is in tests/contract; this is what only SQLite does.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from careerlog.server.store import AppendResult
+from careerlog.server.store import sqlite as sqlite_module
+from careerlog.server.store.sqlite import SqliteStore
+from tests.contract.pushes import events
+
+NOW = 1_772_442_000_000
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "server.db"
+
+
+@pytest.fixture
+async def store(path: Path) -> AsyncIterator[SqliteStore]:
+    opened = await SqliteStore.open(path)
+    try:
+        await opened.migrate()
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def holder(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection to the store's file: another process, as far as SQLite can tell."""
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        yield other
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def _release_later(holder: sqlite3.Connection, pending: asyncio.Future[Any]) -> None:
+    """Hold the other connection's write lock ~0.1 s more, then commit.
+
+    The sleep takes much longer if anything blocks the event loop meanwhile
+    (an append waiting on the loop for the lock), and the append must still
+    be waiting when the lock goes.
+    """
+    started = time.monotonic()
+    await asyncio.sleep(0.1)
+    assert time.monotonic() - started < 1.0, "the event loop was blocked"
+    assert not pending.done()
+    holder.execute("COMMIT")
+
+
+async def test_a_small_append_waits_for_another_connections_write_lock_off_the_loop(
+    store: SqliteStore, holder: sqlite3.Connection
+) -> None:
+    user = await store.create_user("ada")
+    await store.append(user, "laptop", events("laptop", 1, 1), NOW)  # opens the appender
+    holder.execute("BEGIN IMMEDIATE")
+
+    pending = asyncio.ensure_future(store.append(user, "laptop", events("laptop", 2, 3), NOW))
+    await _release_later(holder, pending)
+    results, head = await asyncio.wait_for(pending, 5)
+
+    assert results == [AppendResult("accepted", 2), AppendResult("accepted", 3)]
+    assert head == 3
+    stored = await store.read(user, 0, 10)
+    assert [(item.pos, item.dseq) for item in stored] == [(1, 1), (2, 2), (3, 3)]
+    # The next small one commits on the loop again (the connection was left as it was).
+    results, head = await store.append(user, "laptop", events("laptop", 4, 4), NOW)
+    assert (results, head) == ([AppendResult("accepted", 4)], 4)
+
+
+async def test_a_first_append_waits_for_the_lock_too(
+    store: SqliteStore, holder: sqlite3.Connection
+) -> None:
+    user = await store.create_user("ada")
+    holder.execute("BEGIN IMMEDIATE")
+
+    pending = asyncio.ensure_future(store.append(user, "laptop", events("laptop", 1, 2), NOW))
+    await _release_later(holder, pending)
+    results, head = await asyncio.wait_for(pending, 5)
+
+    assert results == [AppendResult("accepted", 1), AppendResult("accepted", 2)]
+    assert head == 2
+    assert [item.pos for item in await store.read(user, 0, 10)] == [1, 2]
+
+
+async def test_a_lone_small_append_commits_on_the_loop_and_a_big_one_on_the_thread(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await store.create_user("ada")
+    await store.append(user, "laptop", events("laptop", 1, 1), NOW)  # opens the appender
+    to_thread: list[Callable[..., Any]] = []
+    run = store._appender.run
+
+    async def refused(work: Callable[..., Any], *args: Any) -> Any:
+        raise AssertionError("a lone small append went to the appender thread")
+
+    monkeypatch.setattr(store._appender, "run", refused)
+    assert await store.append(user, "laptop", events("laptop", 2, 2), NOW) == (
+        [AppendResult("accepted", 2)],
+        2,
+    )
+    small = max(1, sqlite_module._INLINE_APPEND)  # the most that commits on the loop
+    results, head = await store.append(user, "laptop", events("laptop", 3, 2 + small), NOW)
+    assert head == 2 + small
+    assert [result.pos for result in results] == list(range(3, 3 + small))
+
+    async def counted(work: Callable[..., Any], *args: Any) -> Any:
+        to_thread.append(work)
+        return await run(work, *args)
+
+    monkeypatch.setattr(store._appender, "run", counted)
+    first = 3 + small
+    results, head = await store.append(user, "laptop", events("laptop", first, first + 99), NOW)
+    assert head == first + 99
+    assert [result.pos for result in results] == list(range(first, first + 100))
+    assert to_thread == [sqlite_module._append_group]
+    assert [item.pos for item in await store.read(user, 0, 1000)] == list(range(1, first + 100))
+
+
+async def test_appends_waiting_behind_a_commit_never_run_on_the_loop_beside_it(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ada = await store.create_user("ada")
+    bob = await store.create_user("bob")
+    await store.append(ada, "laptop", events("laptop", 1, 1), NOW)  # opens the appender
+    here: list[object] = []
+    run_here = store._appender.run_here
+
+    def watched(work: Callable[..., Any], *args: Any) -> Any:
+        here.append(work)
+        return run_here(work, *args)
+
+    monkeypatch.setattr(store._appender, "run_here", watched)
+    big = store.append(ada, "laptop", events("laptop", 2, 101), NOW)  # to the thread
+    small = [store.append(bob, f"phone-{n}", events(f"phone-{n}", 1, 1), NOW) for n in range(5)]
+
+    outcomes = await asyncio.gather(big, *small)
+
+    # (The thread's connection is never used from two threads at once.)
+    assert here == []
+    assert outcomes[0][1] == 101
+    assert sorted(head for _, head in outcomes[1:]) == [1, 2, 3, 4, 5]
+    assert await store.head(bob) == 5
+
+
+async def _append_many(store: SqliteStore, user: int, count: int) -> None:
+    """``count`` events in appends of 16 (each small enough for the loop)."""
+    for first in range(1, count + 1, 16):
+        await store.append(user, "laptop", events("laptop", first, first + 15), NOW)
+    if store._checkpointing is not None:
+        await store._checkpointing
+
+
+async def test_appended_events_are_checkpointed_into_the_database_file(
+    store: SqliteStore, path: Path
+) -> None:
+    user = await store.create_user("ada")
+    count = 8_000  # two of the store's intervals
+
+    await _append_many(store, user, count)
+
+    # The events' bodies alone take this much: only a checkpoint puts them in the file.
+    bodies = sum(len(item.body) for item in events("laptop", 1, count))
+    assert _size(path) > bodies
+    assert await store.head(user) == count
+
+
+async def test_commits_never_checkpoint_on_their_own(
+    store: SqliteStore, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_module, "_CHECKPOINT_EVERY", 10**9)
+    user = await store.create_user("ada")
+    count = 4_000  # well over SQLite's own automatic checkpoint (1,000 WAL pages)
+
+    await _append_many(store, user, count)
+
+    bodies = sum(len(item.body) for item in events("laptop", 1, count))
+    assert _size(_wal(path)) > 4 * bodies  # it is all in the WAL ...
+    assert _size(path) < bodies  # ... and none of it copied yet
+    assert await store.head(user) == count
+
+
+async def test_the_wal_stays_bounded_under_a_steady_stream_of_appends(
+    store: SqliteStore, path: Path
+) -> None:
+    user = await store.create_user("ada")
+    every = min(sqlite_module._CHECKPOINT_EVERY, 4_000)
+    first_interval = 0
+    for first in range(1, 5 * every + 1, 16):
+        await store.append(user, "laptop", events("laptop", first, first + 15), NOW)
+        if first + 15 == every:
+            first_interval = _size(_wal(path))  # all of it, nothing checkpointed yet
+        await asyncio.sleep(0)  # other tasks (pushes, reads, the checkpoint) go on between
+    if store._checkpointing is not None:
+        await store._checkpointing
+
+    # Restarted after each checkpoint, the WAL holds about one interval's
+    # commits (a little more, those made while it ran); never restarted, all five.
+    assert first_interval > 0
+    assert _size(_wal(path)) < 2.5 * first_interval
