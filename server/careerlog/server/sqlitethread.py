@@ -27,6 +27,8 @@ __all__ = ["BUSY_TIMEOUT_MS", "Busy", "SqliteThread"]
 
 #: How long any connection waits for another's write lock before giving up.
 BUSY_TIMEOUT_MS = 10_000
+#: Bytes a write-ahead log file is cut back to when it starts again.
+WAL_SIZE_LIMIT = 16 << 20
 
 T = TypeVar("T")
 
@@ -54,6 +56,9 @@ class SqliteThread:
             connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA synchronous=NORMAL")
+            # When the WAL starts again after a checkpoint, cut a file that a
+            # burst (a rebuild, a big snapshot) grew back to this size.
+            connection.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             for pragma in self._pragmas:
                 connection.execute(pragma)
             self._connection = connection

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from careerlog.server.sqlitethread import WAL_SIZE_LIMIT, SqliteThread
 from careerlog.server.store import AppendResult
 from careerlog.server.store import sqlite as sqlite_module
 from careerlog.server.store.sqlite import SqliteStore
@@ -221,3 +222,46 @@ async def test_the_wal_stays_bounded_under_a_steady_stream_of_appends(
     # commits (a little more, those made while it ran); never restarted, all five.
     assert first_interval > 0
     assert _size(_wal(path)) < 2.5 * first_interval
+
+
+async def test_the_wal_stays_bounded_beside_another_writer_that_checkpoints(
+    store: SqliteStore, path: Path
+) -> None:
+    """As with the read models' writer in the same process: a second connection
+    committing big transactions, each followed by SQLite's own checkpoint,
+    which the store's checkpoints find running and must wait out."""
+    other = SqliteThread(path, "test-other-writer")
+    await other.run(lambda db: db.execute("CREATE TABLE blobs (n INTEGER, b BLOB)"))
+    user = await store.create_user("ada")
+    stop = asyncio.Event()
+
+    def write_blob(db: sqlite3.Connection, n: int) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM blobs")
+        db.execute("INSERT INTO blobs VALUES (?, ?)", (n, bytes(256 << 10)))
+        db.execute("COMMIT")
+
+    async def keep_writing() -> int:
+        n = 0
+        while not stop.is_set():
+            await other.run(write_blob, n)
+            n += 1
+            await asyncio.sleep(0.002)
+        return n
+
+    writer = asyncio.create_task(keep_writing())
+    try:
+        for first in range(1, 20_000, 16):
+            await store.append(user, "laptop", events("laptop", first, first + 15), NOW)
+            await asyncio.sleep(0.001)  # both writers busy for a second or two
+        if store._checkpointing is not None:
+            await store._checkpointing
+    finally:
+        stop.set()
+        blobs = await writer
+        await other.close()
+
+    # A quarter of a megabyte a blob: unchecked, the WAL would hold them all.
+    assert blobs * (256 << 10) > 4 * WAL_SIZE_LIMIT
+    assert _size(_wal(path)) <= WAL_SIZE_LIMIT + (1 << 20)
+    assert await store.head(user) == 20_000

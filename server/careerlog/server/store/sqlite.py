@@ -28,8 +28,10 @@ Rules of this module:
   event. Bigger and concurrent appends go to the thread, grouped.
 - The appender never checkpoints as it commits (a checkpoint copies
   megabytes and waits for the disk, which the event loop must not do);
-  every few thousand appended events a checkpoint runs on the appender's
-  thread instead, between two commits, as SQLite's automatic one would.
+  every few thousand appended events a RESTART checkpoint runs on the
+  appender's thread instead, between two commits, holding off other
+  writers, so the WAL starts again from its beginning and stays small
+  (``journal_size_limit`` truncates it after a burst).
 - WAL with ``synchronous=NORMAL``: a commit survives the process being killed
   at any instant; after a power cut the last few commits may be lost, never
   half of one (a device re-pushes what it was not acknowledged).
@@ -271,15 +273,20 @@ class SqliteStore(EventStore):
         return outcome
 
     async def _checkpoint(self) -> None:
-        # On the appender's thread, between commits, as SQLite's own automatic
-        # checkpoint would run: with no commit racing it, it copies the whole
-        # WAL, so the next commit starts the WAL again from its beginning. (A
-        # checkpoint beside a steady stream of commits never catches up with
-        # the last one, and the WAL then grows without bound.) Appends wait
-        # meanwhile on the thread; the event loop does not.
+        # On the appender's thread, between its commits; RESTART also holds
+        # off other writers (the read models' projector) and waits for
+        # readers, so it copies the whole WAL and the next commit starts the
+        # WAL again from its beginning. (A checkpoint beside a steady stream
+        # of commits never catches up with the last one, and the WAL then
+        # grows without bound.) Appends wait meanwhile on the thread; the
+        # event loop does not.
         try:
-            async with self._write_lock:
-                await self._appender.run(_checkpoint_passive)
+            for _attempt in range(50):
+                async with self._write_lock:
+                    if await self._appender.run(_checkpoint_restart):
+                        return
+                # Another connection (the read models' writer) was checkpointing.
+                await asyncio.sleep(0.01)
         except Exception:
             log.exception("WAL checkpoint failed (the next one tries again)")
         finally:
@@ -536,9 +543,12 @@ _PendingAppend: TypeAlias = tuple[
 ]
 
 
-def _checkpoint_passive(db: sqlite3.Connection) -> None:
-    """Copy what the WAL holds into the database, waiting for no reader or writer."""
-    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+def _checkpoint_restart(db: sqlite3.Connection) -> bool:
+    """Copy the whole WAL into the database so that the next commit starts it
+    again (waiting, within the busy timeout, for other writers and readers).
+    False if it could not (another connection was checkpointing)."""
+    busy, _log, _copied = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    return not busy
 
 
 def _append_group(
