@@ -180,7 +180,8 @@ async def test_run_here_passes_on_errors_other_than_a_lock(conn: Connection) -> 
 async def test_commits_made_here_never_checkpoint(
     conn: Connection, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database, "CHECKPOINT_EVERY", 10**9)
+    monkeypatch.setattr(database, "CHECKPOINT_ROWS", 10**9)
+    monkeypatch.setattr(database, "CHECKPOINT_COMMITS", 10**9)
 
     for n in range(300):  # about 1,800 WAL pages, well over SQLite's automatic 1,000
         conn.run_here(_insert, n, rows=1)
@@ -194,7 +195,7 @@ async def test_commits_made_here_never_checkpoint(
 async def test_a_checkpoint_is_queued_for_the_thread_every_so_many_rows(
     conn: Connection, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database, "CHECKPOINT_EVERY", 10)
+    monkeypatch.setattr(database, "CHECKPOINT_ROWS", 10)
     for n in range(2):
         conn.run_here(_insert, n, rows=4)  # (one row each, counted as four)
     await asyncio.sleep(0.05)
@@ -215,10 +216,25 @@ async def test_a_checkpoint_is_queued_for_the_thread_every_so_many_rows(
     assert _notes(path) == list(range(5))
 
 
+async def test_a_checkpoint_is_queued_every_so_many_commits_however_small(
+    conn: Connection, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(database, "CHECKPOINT_COMMITS", 3)
+    for n in range(2):
+        conn.run_here(_insert, n, rows=0)  # (counted as no rows: commits alone count)
+    assert conn._checkpointing is None
+
+    conn.run_here(_insert, 2, rows=0)
+    checkpointing = conn._checkpointing
+    assert checkpointing is not None
+    await checkpointing
+    assert _size(path) > 3 * BLOB  # copied into the file
+
+
 async def test_the_wal_stays_bounded_under_a_steady_stream_of_short_writes(
     conn: Connection, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database, "CHECKPOINT_EVERY", 50)
+    monkeypatch.setattr(database, "CHECKPOINT_COMMITS", 50)
     first_interval = 0
     for n in range(500):
         try:

@@ -15,9 +15,11 @@ safe:
 - it never waits for a lock: if another process holds the write lock, the
   caller is told (``Busy``) and hands the write to the thread, which waits;
 - it never checkpoints: a checkpoint copies megabytes and may wait for the
-  disk. Commits made here skip SQLite's automatic checkpoint, and every
-  ``CHECKPOINT_EVERY`` rows written here a PASSIVE checkpoint is queued for
-  the thread instead.
+  disk. Commits made here skip SQLite's automatic checkpoint; every
+  ``CHECKPOINT_COMMITS`` commits or ``CHECKPOINT_ROWS`` rows made here (about
+  SQLite's own interval) a PASSIVE checkpoint is queued for the thread
+  instead, and tried again soon if another process's commits kept it from
+  copying the whole WAL (the WAL starts again only after one that did).
 """
 
 from __future__ import annotations
@@ -31,13 +33,26 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
-__all__ = ["BUSY_TIMEOUT_MS", "CHECKPOINT_EVERY", "Busy", "Connection", "connect"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "CHECKPOINT_COMMITS",
+    "CHECKPOINT_ROWS",
+    "Busy",
+    "Connection",
+    "connect",
+]
 
 #: How long a statement on the thread waits for another process's write lock, in ms.
 BUSY_TIMEOUT_MS = 10_000
-#: Rows written on the event loop between two checkpoints (about SQLite's own
-#: 1,000-page interval at a few hundred bytes per event and its indexes).
-CHECKPOINT_EVERY = 4_000
+#: Commits, or rows, made on the event loop between two checkpoints: about
+#: SQLite's own interval of 1,000 WAL pages. However small, a commit adds a
+#: couple of whole 8 KiB pages to the WAL; a row takes a few hundred bytes.
+CHECKPOINT_COMMITS = 500
+CHECKPOINT_ROWS = 4_000
+#: Commits after which a checkpoint that could not copy the whole WAL is tried again.
+CHECKPOINT_RETRY = 20
+#: Bytes the write-ahead log file is cut back to when it starts again.
+WAL_SIZE_LIMIT = 16 << 20
 
 T = TypeVar("T")
 
@@ -56,6 +71,7 @@ class Connection(aiosqlite.Connection):
         self._queued = 0
         self._finished = 0
         self._rows_here = 0
+        self._commits_here = 0
         self._checkpointing: asyncio.Future[Any] | None = None
 
     async def _execute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -105,18 +121,30 @@ class Connection(aiosqlite.Connection):
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA wal_autocheckpoint=1000")
         self._rows_here += rows
-        if self._rows_here >= CHECKPOINT_EVERY and self._checkpointing is None:
-            self._rows_here = 0
+        self._commits_here += 1
+        if self._checkpointing is None and (
+            self._rows_here >= CHECKPOINT_ROWS or self._commits_here >= CHECKPOINT_COMMITS
+        ):
+            self._rows_here = self._commits_here = 0
             self._checkpointing = asyncio.ensure_future(self._checkpoint())
         return result
 
     async def _checkpoint(self) -> None:
         try:
-            await self.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)", ())
+            [(busy, log, copied)] = await self.execute_fetchall(
+                "PRAGMA wal_checkpoint(PASSIVE)", ()
+            )
         except sqlite3.Error:
-            pass  # the next one, or SQLite's own on a commit of the thread, tries again
+            busy = 1
+        else:
+            busy = busy or copied < log
         finally:
             self._checkpointing = None
+        if busy:
+            # Another process committed meanwhile (or was checkpointing): the
+            # WAL starts again only after a checkpoint that copied all of it,
+            # so try again soon, as SQLite's own would after the next commit.
+            self._commits_here = max(self._commits_here, CHECKPOINT_COMMITS - CHECKPOINT_RETRY)
 
     async def close(self) -> None:
         if self._checkpointing is not None:
@@ -129,6 +157,10 @@ async def connect(path: Path) -> Connection:
 
     def connector() -> sqlite3.Connection:
         # Not only the connection's thread: run_here uses it too, never at the same time.
-        return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # When the WAL starts again after a checkpoint, cut a file that a
+        # burst (an import, a rebuild) grew back to this size.
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        return db
 
     return cast(Connection, await Connection(connector))

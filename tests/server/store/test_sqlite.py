@@ -192,7 +192,8 @@ async def test_appended_events_are_checkpointed_into_the_database_file(
 async def test_commits_never_checkpoint_on_their_own(
     store: SqliteStore, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_module, "_CHECKPOINT_EVERY", 10**9)
+    monkeypatch.setattr(sqlite_module, "_CHECKPOINT_EVENTS", 10**9)
+    monkeypatch.setattr(sqlite_module, "_CHECKPOINT_COMMITS", 10**9)
     user = await store.create_user("ada")
     count = 4_000  # well over SQLite's own automatic checkpoint (1,000 WAL pages)
 
@@ -208,7 +209,7 @@ async def test_the_wal_stays_bounded_under_a_steady_stream_of_appends(
     store: SqliteStore, path: Path
 ) -> None:
     user = await store.create_user("ada")
-    every = min(sqlite_module._CHECKPOINT_EVERY, 4_000)
+    every = 4_000  # 250 appends: one interval of the store's, by commits and by events
     first_interval = 0
     for first in range(1, 5 * every + 1, 16):
         await store.append(user, "laptop", events("laptop", first, first + 15), NOW)
@@ -265,3 +266,21 @@ async def test_the_wal_stays_bounded_beside_another_writer_that_checkpoints(
     assert blobs * (256 << 10) > 4 * WAL_SIZE_LIMIT
     assert _size(_wal(path)) <= WAL_SIZE_LIMIT + (1 << 20)
     assert await store.head(user) == 20_000
+
+
+async def test_one_event_appends_are_checkpointed_by_their_commits(
+    store: SqliteStore, path: Path
+) -> None:
+    """However small, each commit adds whole pages to the WAL: a stream of
+    one-event appends (a live device) is checkpointed every so many commits,
+    long before it reaches the interval counted in events."""
+    user = await store.create_user("ada")
+    count = 600  # over two intervals of commits, far from one of events
+    for dseq in range(1, count + 1):
+        await store.append(user, "laptop", events("laptop", dseq, dseq), NOW)
+    if store._checkpointing is not None:
+        await store._checkpointing
+
+    bodies = sum(len(item.body) for item in events("laptop", 1, count))
+    assert _size(path) > bodies  # copied into the file
+    assert await store.head(user) == count

@@ -82,9 +82,12 @@ _PAGE = (
 _INLINE_ROWS = 64
 #: A lone append of at most this many events commits on the event loop.
 _INLINE_APPEND = 16
-#: Events appended between two checkpoints (about 1,000 WAL pages, SQLite's
-#: own default interval, at a few hundred bytes per event and its indexes).
-_CHECKPOINT_EVERY = 4_000
+#: Commits, or appended events, between two checkpoints: about SQLite's own
+#: interval of 1,000 WAL pages. However small, a commit adds a few whole
+#: pages to the WAL (the events' page, its index's, the two heads'); an event
+#: takes a few hundred bytes of them.
+_CHECKPOINT_COMMITS = 250
+_CHECKPOINT_EVENTS = 4_000
 
 
 class SqliteStore(EventStore):
@@ -102,7 +105,8 @@ class SqliteStore(EventStore):
             self._readers.put_nowait(reader)
         self._epoch: str | None = None
         self._appender = SqliteThread(path, "careerlog-appender", ["PRAGMA wal_autocheckpoint=0"])
-        self._since_checkpoint = 0
+        self._commits_since_checkpoint = 0
+        self._events_since_checkpoint = 0
         self._checkpointing: asyncio.Future[None] | None = None
         self._inline: sqlite3.Connection | None = None
         #: Appends waiting for the next group, and the task committing groups.
@@ -217,7 +221,10 @@ class SqliteStore(EventStore):
             except Busy:
                 pass  # another connection writes: the thread waits for it
             else:
-                return self._appended(outcome)
+                self._committed([outcome])
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
         future: asyncio.Future[tuple[list[AppendResult], int]]
         future = asyncio.get_running_loop().create_future()
         entry: _PendingAppend = (batch, future)
@@ -250,27 +257,30 @@ class SqliteStore(EventStore):
                         )
                 except Exception as error:  # the transaction failed: nothing of it stored
                     outcomes = [error] * len(group)
+                else:
+                    self._committed(outcomes)
                 for (_, future), outcome in zip(group, outcomes, strict=True):
                     if future.done():
                         continue  # the caller went away; its batch is stored or not alike
-                    try:
-                        future.set_result(self._appended(outcome))
-                    except Exception as error:
-                        future.set_exception(error)
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
         finally:
             self._appending = None
 
-    def _appended(
-        self, outcome: tuple[list[AppendResult], int] | Exception
-    ) -> tuple[list[AppendResult], int]:
-        """One committed append's outcome, counted towards the next checkpoint."""
-        if isinstance(outcome, Exception):
-            raise outcome
-        self._since_checkpoint += len(outcome[0])
-        if self._since_checkpoint >= _CHECKPOINT_EVERY and self._checkpointing is None:
-            self._since_checkpoint = 0
+    def _committed(self, outcomes: Sequence[tuple[list[AppendResult], int] | Exception]) -> None:
+        """Count one commit of the appender (and its events) towards the next checkpoint."""
+        self._commits_since_checkpoint += 1
+        self._events_since_checkpoint += sum(
+            len(outcome[0]) for outcome in outcomes if not isinstance(outcome, Exception)
+        )
+        if self._checkpointing is None and (
+            self._commits_since_checkpoint >= _CHECKPOINT_COMMITS
+            or self._events_since_checkpoint >= _CHECKPOINT_EVENTS
+        ):
+            self._commits_since_checkpoint = self._events_since_checkpoint = 0
             self._checkpointing = asyncio.ensure_future(self._checkpoint())
-        return outcome
 
     async def _checkpoint(self) -> None:
         # On the appender's thread, between its commits; RESTART also holds
