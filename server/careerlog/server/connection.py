@@ -246,8 +246,11 @@ class SyncConnection:
             log.exception("append failed for user %s device %s", user, device)
             return session.internal_error(f"storage unavailable: {type(error).__name__}")
         # Committed: wake the user's other connections on this node (other
-        # nodes hear the store's NOTIFY), then answer the device.
-        self._hub.wake(user, head, skip=self)
+        # nodes hear the store's NOTIFY) and let them send their pages before
+        # this device gets its answer: the answer only empties an outbox that
+        # is already durable, the other devices' copy is what a person waits for.
+        if self._hub.wake(user, head, skip=self):
+            await asyncio.sleep(0)
         return session.appended([_result(result) for result in results], head)
 
 

@@ -90,12 +90,17 @@ class Hub:
         if not devices:
             del self._users[user_id]
 
-    def wake(self, user_id: int, head: int | None, *, skip: Subscriber | None = None) -> None:
+    def wake(self, user_id: int, head: int | None, *, skip: Subscriber | None = None) -> int:
+        """Wake the user's connections here (but ``skip``) and the listeners;
+        returns how many connections were woken."""
+        woken = 0
         for subscriber in list(self._users.get(user_id, {}).values()):
             if subscriber is not skip:
                 subscriber.wake(head)
+                woken += 1
         for listener in self._listeners:
             listener(user_id, head)
+        return woken
 
     def revoke(self, user_id: int, device: str) -> None:
         subscriber = self._users.get(user_id, {}).get(device)
