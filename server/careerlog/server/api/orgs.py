@@ -65,9 +65,13 @@ async def org_aggregates_view(
     caller: Caller,
     org: OrgId,
 ) -> OrgAggregates:
-    if not _ORG_ID.fullmatch(org) or not await orgs.org_exists(org):
-        raise NotFound("unknown_org", f"no organisation {org[:64]!r}")
-    if not await orgs.is_admin(org, caller.user_id):
+    # Someone neither member nor admin learns nothing, not even whether the
+    # organisation exists: the same 404 as for an id that names none.
+    mine = {m.org: m for m in await orgs.memberships(caller.user_id)}
+    membership = mine.get(org) if _ORG_ID.fullmatch(org) else None
+    if membership is None:
+        raise NotFound("unknown_org", f"no organisation {org[:64]!r} of yours")
+    if not membership.admin:
         raise Forbidden("not_org_admin", f"only admins of {org!r} may read its aggregates")
     facts = await models.member_facts(await orgs.members(org))
     return org_aggregates([decode_member_facts(data) for data in facts.values()], server_today())
