@@ -568,3 +568,46 @@ async def test_a_device_can_push_smaller_batches_than_the_server_allows(
     pushes = re.search(r'^careerlog_sync_pushes_total\{outcome="result"\} (\S+)$', metrics, re.M)
     assert pushes is not None
     assert float(pushes.group(1)) == 4  # 3 + 3 + 3 + 1
+
+
+async def test_a_watching_engine_follows_a_recording_program_within_milliseconds(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    """Another process on the home records events one by one: once one has
+    gone out, the engine looks at the outbox every few milliseconds, not a
+    fifth of a second each time (it backs off again when nothing comes)."""
+    from functools import partial
+
+    from careerlog.client import commands
+    from careerlog.client.enrollment import read_token
+    from careerlog.client.sync import POLL_BUSY_S, POLL_S, SyncEngine
+
+    a, _ = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    daemon = await LocalStore.open(a.home, create=False)
+    recorder = await LocalStore.open(a.home, create=False)  # "another process"
+    token = read_token(a.home)
+    assert token is not None
+    engine = SyncEngine(daemon, server.http_url, token)
+    watching = asyncio.create_task(engine.watch())
+    delays: list[float] = []
+    try:
+        for n in range(10):
+            await recorder.record(partial(commands.log_activity, text=f"n{n}"))
+            recorded_at = time.monotonic()
+            while engine.report.pushed <= n:
+                assert time.monotonic() - recorded_at < 5, engine.report
+                await asyncio.sleep(0.001)
+            delays.append(time.monotonic() - recorded_at)
+        # The first may wait for a slow look; the ones right after it do not
+        # (with one look every POLL_S, they would wait 0.1 s on average).
+        assert sorted(delays[1:])[4] < POLL_S / 4, delays
+        await asyncio.sleep(2)  # nothing comes: the engine slows down again
+        assert engine._poll_s == POLL_S
+        assert POLL_BUSY_S < POLL_S
+    finally:
+        engine.stop()
+        await asyncio.wait_for(watching, 10)
+        await recorder.close()
+        await daemon.close()
