@@ -79,14 +79,8 @@ __all__ = [
 LAST_SYNC_META = "last_sync_at"
 
 #: How often the engine wakes without a frame: heartbeat, and (watching) a
-#: look at the outbox for events recorded by other processes. Right after
-#: something moved it looks every ``POLL_BUSY_S``, then less and less often
-#: (by ``POLL_BACKOFF`` each quiet look) up to ``POLL_S``: a program recording
-#: beside a watching engine is followed within milliseconds, not a fifth of
-#: a second per batch, and an idle engine still wakes five times a second.
+#: look at the outbox for events recorded by other processes.
 POLL_S = 0.2
-POLL_BUSY_S = 0.005
-POLL_BACKOFF = 1.25
 BACKOFF_BASE_MS = 500
 BACKOFF_CAP_MS = 60_000
 #: A one-shot sync gives up after this many failed connections in a row.
@@ -204,7 +198,6 @@ class SyncEngine:
         self._fed: dict[bytes, Event] = {}
         self._last_sync: str | None = None  # the last LAST_SYNC_META written
         self._round_start = (0, 0, 0)
-        self._poll_s = POLL_BUSY_S
 
     def stop(self) -> None:
         """Ask a running ``watch`` to close normally and return."""
@@ -331,11 +324,10 @@ class SyncEngine:
             else:
                 try:
                     # (asyncio.timeout, not wait_for: no extra task per frame.)
-                    async with asyncio.timeout(self._poll_s):
+                    async with asyncio.timeout(POLL_S):
                         frame = await frames.get()
                 except TimeoutError:
                     frame = None
-                    self._poll_s = min(POLL_S, self._poll_s * POLL_BACKOFF)
             if isinstance(frame, _Closed):
                 close = socket.protocol.close_rcvd
                 reason = f" ({close.code} {close.reason})" if close is not None else ""
@@ -378,7 +370,6 @@ class SyncEngine:
         rows = await self.store.pending(limit)
         if not rows:
             return False
-        self._poll_s = POLL_BUSY_S  # more may follow soon
         self._fed = {body: event for event, body in rows}
         await self._perform(session, session.push([body for _, body in rows]))
         return True
