@@ -88,6 +88,10 @@ _INLINE_APPEND = 16
 #: takes a few hundred bytes of them.
 _CHECKPOINT_COMMITS = 250
 _CHECKPOINT_EVENTS = 4_000
+#: How long a checkpoint waits for other writers and readers, and how many
+#: times it tries before leaving the WAL to the next interval.
+_CHECKPOINT_WAIT_MS = 100
+_CHECKPOINT_ATTEMPTS = 10
 
 
 class SqliteStore(EventStore):
@@ -291,12 +295,14 @@ class SqliteStore(EventStore):
         # grows without bound.) Appends wait meanwhile on the thread; the
         # event loop does not.
         try:
-            for _attempt in range(50):
+            for _attempt in range(_CHECKPOINT_ATTEMPTS):
                 async with self._write_lock:
                     if await self._appender.run(_checkpoint_restart):
                         return
-                # Another connection (the read models' writer) was checkpointing.
-                await asyncio.sleep(0.01)
+                # Another connection was checkpointing, or writing, or a
+                # reader (a backup) held on to the WAL: try again a little
+                # later, then leave it to the next interval.
+                await asyncio.sleep(0.02)
         except Exception:
             log.exception("WAL checkpoint failed (the next one tries again)")
         finally:
@@ -555,9 +561,15 @@ _PendingAppend: TypeAlias = tuple[
 
 def _checkpoint_restart(db: sqlite3.Connection) -> bool:
     """Copy the whole WAL into the database so that the next commit starts it
-    again (waiting, within the busy timeout, for other writers and readers).
-    False if it could not (another connection was checkpointing)."""
-    busy, _log, _copied = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    again, waiting at most ``_CHECKPOINT_WAIT_MS`` for other writers and
+    readers (the appends wait meanwhile; a long reader such as an online
+    backup must not hold them for the whole busy timeout). False if it could
+    not (it then copied what it could, as PASSIVE does)."""
+    db.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
+    try:
+        busy, _log, _copied = db.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    finally:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return not busy
 
 
