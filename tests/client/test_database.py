@@ -13,6 +13,7 @@ import pytest
 
 from careerlog.client import database
 from careerlog.client.database import BUSY_TIMEOUT_MS, Busy, Connection
+from tests.lockholder import other_connection
 
 #: A row of this size fills a few pages: the WAL and the file grow visibly with each.
 BLOB = 20_000
@@ -88,13 +89,8 @@ async def conn(path: Path) -> AsyncIterator[Connection]:
 @pytest.fixture
 def holder(path: Path) -> Iterator[sqlite3.Connection]:
     """Another connection to the same file: another process, as far as SQLite can tell."""
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
+    with other_connection(path) as other:
         yield other
-    finally:
-        if other.in_transaction:
-            other.execute("ROLLBACK")
-        other.close()
 
 
 async def test_the_connection_is_idle_only_with_no_job_queued_or_running(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from functools import partial
@@ -22,6 +21,7 @@ from careerlog.shared.codec import canonical_key, encode_event
 from careerlog.shared.events import Event, GoalSet
 from careerlog.shared.projections import encode_state, fold
 from tests.client.conftest import START_MS, StepClock
+from tests.lockholder import other_connection, release_later
 
 
 async def _goal(store: LocalStore, title: str = "Ship the platform", **kw: object) -> str:
@@ -543,13 +543,8 @@ async def test_another_process_recording_positions_does_not_force_a_refold(
 @pytest.fixture
 def holder(store: LocalStore) -> Iterator[sqlite3.Connection]:
     """Another connection to the home's database: another process, as SQLite sees it."""
-    other = sqlite3.connect(store.home / store_module.DB_NAME, isolation_level=None)
-    try:
+    with other_connection(store.home / store_module.DB_NAME) as other:
         yield other
-    finally:
-        if other.in_transaction:
-            other.execute("ROLLBACK")
-        other.close()
 
 
 async def _remote(tmp_path: Path, count: int) -> list[Event]:
@@ -565,20 +560,6 @@ async def _remote(tmp_path: Path, count: int) -> list[Event]:
         return await other.events()
 
 
-async def _release_later(holder: sqlite3.Connection, pending: asyncio.Future[Any]) -> None:
-    """Hold the other connection's write lock ~0.1 s more, then commit.
-
-    The sleep takes much longer if anything blocks the event loop meanwhile
-    (a write waiting on the loop for the lock), and the write must still be
-    waiting when the lock goes.
-    """
-    started = time.monotonic()
-    await asyncio.sleep(0.1)
-    assert time.monotonic() - started < 1.0, "the event loop was blocked"
-    assert not pending.done()
-    holder.execute("COMMIT")
-
-
 async def test_a_record_waits_off_the_loop_for_another_processs_write_lock(
     store: LocalStore, holder: sqlite3.Connection
 ) -> None:
@@ -586,7 +567,7 @@ async def test_a_record_waits_off_the_loop_for_another_processs_write_lock(
     holder.execute("BEGIN IMMEDIATE")
 
     pending = asyncio.ensure_future(store.record(partial(commands.log_activity, text="second")))
-    await _release_later(holder, pending)
+    await release_later(holder, pending)
     event = await asyncio.wait_for(pending, 5)
 
     assert event.dseq == 2
@@ -606,7 +587,7 @@ async def test_a_pulled_page_waits_off_the_loop_for_another_processs_write_lock(
     pending = asyncio.ensure_future(
         store.ingest_remote(remote, [1, 2, 3], meta={store_module.CURSOR_META: "3"})
     )
-    await _release_later(holder, pending)
+    await release_later(holder, pending)
     result = await asyncio.wait_for(pending, 5)
 
     assert (result.added, result.duplicates) == (3, 0)
@@ -622,7 +603,7 @@ async def test_acks_and_the_cursor_wait_off_the_loop_for_another_processs_write_
 
     holder.execute("BEGIN IMMEDIATE")
     pending = asyncio.ensure_future(store.mark_acked([(event.id, event.dseq, 7)]))
-    await _release_later(holder, pending)
+    await release_later(holder, pending)
     await asyncio.wait_for(pending, 5)
     assert await store.pending_count() == 0
 
@@ -630,7 +611,7 @@ async def test_acks_and_the_cursor_wait_off_the_loop_for_another_processs_write_
     cursor = asyncio.ensure_future(
         store.ingest_remote([], [], meta={store_module.CURSOR_META: "7"})
     )
-    await _release_later(holder, cursor)
+    await release_later(holder, cursor)
     await asyncio.wait_for(cursor, 5)
     assert await store.get_meta(store_module.CURSOR_META) == "7"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from careerlog.server.sqlitethread import BUSY_TIMEOUT_MS, Busy, SqliteThread
+from tests.lockholder import other_connection
 
 
 def _create(db: sqlite3.Connection) -> int:
@@ -67,13 +68,8 @@ async def thread(path: Path) -> AsyncIterator[SqliteThread]:
 @pytest.fixture
 def holder(path: Path) -> Iterator[sqlite3.Connection]:
     """Another connection to the same file (another process, as far as SQLite can tell)."""
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
+    with other_connection(path) as other:
         yield other
-    finally:
-        if other.in_transaction:
-            other.execute("ROLLBACK")
-        other.close()
 
 
 async def test_run_here_runs_the_work_on_the_calling_thread_and_returns_its_result(

@@ -20,6 +20,7 @@ from careerlog.server.store import AppendResult
 from careerlog.server.store import sqlite as sqlite_module
 from careerlog.server.store.sqlite import SqliteStore
 from tests.contract.pushes import events
+from tests.lockholder import other_connection, release_later
 
 NOW = 1_772_442_000_000
 
@@ -42,13 +43,8 @@ async def store(path: Path) -> AsyncIterator[SqliteStore]:
 @pytest.fixture
 def holder(path: Path) -> Iterator[sqlite3.Connection]:
     """Another connection to the store's file: another process, as far as SQLite can tell."""
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
+    with other_connection(path) as other:
         yield other
-    finally:
-        if other.in_transaction:
-            other.execute("ROLLBACK")
-        other.close()
 
 
 def _wal(path: Path) -> Path:
@@ -59,20 +55,6 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
-async def _release_later(holder: sqlite3.Connection, pending: asyncio.Future[Any]) -> None:
-    """Hold the other connection's write lock ~0.1 s more, then commit.
-
-    The sleep takes much longer if anything blocks the event loop meanwhile
-    (an append waiting on the loop for the lock), and the append must still
-    be waiting when the lock goes.
-    """
-    started = time.monotonic()
-    await asyncio.sleep(0.1)
-    assert time.monotonic() - started < 1.0, "the event loop was blocked"
-    assert not pending.done()
-    holder.execute("COMMIT")
-
-
 async def test_a_small_append_waits_for_another_connections_write_lock_off_the_loop(
     store: SqliteStore, holder: sqlite3.Connection
 ) -> None:
@@ -81,7 +63,7 @@ async def test_a_small_append_waits_for_another_connections_write_lock_off_the_l
     holder.execute("BEGIN IMMEDIATE")
 
     pending = asyncio.ensure_future(store.append(user, "laptop", events("laptop", 2, 3), NOW))
-    await _release_later(holder, pending)
+    await release_later(holder, pending)
     results, head = await asyncio.wait_for(pending, 5)
 
     assert results == [AppendResult("accepted", 2), AppendResult("accepted", 3)]
@@ -100,7 +82,7 @@ async def test_a_first_append_waits_for_the_lock_too(
     holder.execute("BEGIN IMMEDIATE")
 
     pending = asyncio.ensure_future(store.append(user, "laptop", events("laptop", 1, 2), NOW))
-    await _release_later(holder, pending)
+    await release_later(holder, pending)
     results, head = await asyncio.wait_for(pending, 5)
 
     assert results == [AppendResult("accepted", 1), AppendResult("accepted", 2)]
