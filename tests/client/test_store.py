@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from functools import partial
@@ -381,10 +382,14 @@ async def test_concurrent_records_commit_as_groups_gapless_and_each_on_its_own(
     insert_group = store_module._insert_group
 
     def counting(
-        db: sqlite3.Connection, wait: bool, version: int, rows: list[tuple[object, ...]]
-    ) -> bool:
+        db: sqlite3.Connection,
+        wait: bool,
+        version: int,
+        base: tuple[int, int, Any],
+        rows: list[tuple[object, ...]],
+    ) -> int | None:
         groups.append(len(rows))
-        return insert_group(db, wait, version, rows)
+        return insert_group(db, wait, version, base, rows)
 
     monkeypatch.setattr(store_module, "_insert_group", counting)
     async with await LocalStore.open(home, clock=clock) as store:
@@ -663,3 +668,56 @@ async def test_with_full_durability_no_write_runs_on_the_loop(
         assert await store.pending_count() == 0
         assert await store.get_meta(store_module.CURSOR_META) == "3"
         assert await store._scalar("PRAGMA synchronous") == 2  # FULL
+
+
+async def test_recording_beside_a_process_committing_every_few_milliseconds_never_fails(
+    tmp_path: Path,
+) -> None:
+    """A sync daemon commits its bookkeeping (push results, the cursor) many
+    times a second while a program records on the same home. Those commits
+    change nothing the program's events were built on, and it must never be
+    told "another process keeps writing": the check that the log is as it was
+    is made under the write lock, where no commit can slip in after it."""
+    home = tmp_path / "home"
+    async with await LocalStore.open(home) as store:
+        writer = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _BOOKKEEPER, str(home / store_module.DB_NAME),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert writer.stdout is not None
+            assert (await writer.stdout.readline()).strip() == b"writing"
+            room = asyncio.Semaphore(256)
+
+            async def one(n: int) -> Event:
+                async with room:
+                    return await store.record(partial(commands.log_activity, text=f"n{n}"))
+
+            # (Enough events that checking the log takes a while: the longer
+            # the check, the likelier a commit outside the lock lands after it.)
+            recorded = await asyncio.gather(*(one(n) for n in range(30_000)))
+        finally:
+            writer.kill()
+            await writer.wait()
+        assert [e.dseq for e in recorded] == list(range(1, 30_001))
+        assert store.count == 30_000
+    async with await LocalStore.open(home) as reopened:
+        assert reopened.count == 30_000
+
+
+#: A process committing a meta row every millisecond, as a busy daemon's
+#: bookkeeping does.
+_BOOKKEEPER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA busy_timeout=10000")
+print("writing", flush=True)
+n = 0
+while True:
+    db.execute("BEGIN IMMEDIATE")
+    db.execute("INSERT INTO meta (key, value) VALUES ('test_bookkeeping', ?)"
+               " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(n),))
+    db.execute("COMMIT")
+    n += 1
+    time.sleep(0.001)
+"""

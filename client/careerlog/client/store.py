@@ -108,6 +108,15 @@ _PAGE_QUERY = (
 )
 _BODY_PAGE_QUERY = _PAGE_QUERY.replace(", hlc, device, dseq FROM", " FROM")
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
+#: What identifies the log on disk (events are only ever added): how many
+#: events and retractions, and the last key (``_log_key`` reads the row).
+_LOG_KEY_COLUMNS = (
+    "(SELECT count(*) FROM events), (SELECT count(*) FROM retractions),"
+    " (SELECT hlc FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
+    " (SELECT device FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
+    " (SELECT dseq FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1)"
+)
+_LOG_KEY = f"SELECT {_LOG_KEY_COLUMNS}"
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
 #: HLC runs ahead only after receiving events from a faster clock).
@@ -655,26 +664,21 @@ class LocalStore:
     ) -> None:
         """Commit events already folded into ``self.state``, in one transaction.
 
-        Nothing is inserted if another process committed since we loaded
-        (``data_version`` moved): the commands must then be validated again
-        against the log as it is now. One trip to the database thread,
-        however many events.
+        Nothing is inserted if another process added to the log since we
+        loaded: the commands must then be validated again against the log as
+        it is now. Another process's sync bookkeeping (a daemon's push
+        results, its cursor) changes nothing they depend on: the events go in.
         """
         if not built:
             return
         try:
             rows = [row for _, _, row in built]
-            for _attempt in range(5):
-                stored = await self._write(_insert_group, self._data_version, rows, rows=len(rows))
-                if stored:
-                    break
-                # Another process committed. If it only recorded sync
-                # bookkeeping (a daemon's push results), the log is still the
-                # one these events were built on: commit them as they are.
-                if not await self._log_is(*base):
-                    raise _StaleSequence
-            else:
+            version = await self._write(
+                _insert_group, self._data_version, base, rows, rows=len(rows)
+            )
+            if version is None:
                 raise _StaleSequence
+            self._data_version = version
         except BaseException:
             await self._reload()
             raise
@@ -685,9 +689,14 @@ class LocalStore:
         self, event: Event, row: tuple[Any, ...], retraction: Retraction | None
     ) -> CareerState:
         db = self._db
+        held = self._held()  # the log this event was built on
         await db.execute("BEGIN IMMEDIATE")
         try:
-            if await self._scalar("PRAGMA data_version") != self._data_version:
+            # (Under the write lock: another process's bookkeeping commits
+            # leave the log as it was; an event of theirs does not.)
+            if await self._scalar(
+                "PRAGMA data_version"
+            ) != self._data_version and not await self._log_is(*held):
                 raise _StaleSequence
             await db.execute(_INSERT_EVENT, row)
             if retraction is not None:
@@ -734,18 +743,13 @@ class LocalStore:
         """Whether the log on disk has these many events and retractions and
         this last key; if so, ``data_version`` is taken as seen."""
         async with self._db.execute(
-            "SELECT (SELECT data_version FROM pragma_data_version()),"
-            " (SELECT count(*) FROM events), (SELECT count(*) FROM retractions),"
-            " (SELECT hlc FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
-            " (SELECT device FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
-            " (SELECT dseq FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1)"
+            f"SELECT (SELECT data_version FROM pragma_data_version()), {_LOG_KEY_COLUMNS}"
         ) as cursor:
             row = await cursor.fetchone()
         assert row is not None
-        version, on_disk, retracted, *key = row
-        if (on_disk, retracted, tuple(key) if on_disk else None) != (count, retractions, last):
+        if _log_key(row[1:]) != (count, retractions, last):
             return False
-        self._data_version = version
+        self._data_version = row[0]
         return True
 
     def _retraction_of(self, event: Event) -> Retraction | None:
@@ -1432,24 +1436,46 @@ def _write_in_order(
 
 
 def _insert_group(
-    db: sqlite3.Connection, wait: bool, data_version: int, rows: list[tuple[Any, ...]]
-) -> bool:
-    """A group of recorded events in one transaction;
-    False (nothing stored) if another process committed since ``data_version``.
-    (One prepared INSERT run per row: a multi-row VALUES statement would be
-    compiled anew for every group size.)"""
+    db: sqlite3.Connection,
+    wait: bool,
+    data_version: int,
+    base: tuple[int, int, Key | None],
+    rows: list[tuple[Any, ...]],
+) -> int | None:
+    """A group of recorded events in one transaction, built on the log as
+    ``base`` (count, retractions, last key) describes it. Returns the
+    connection's ``data_version`` as of the commit, or None (nothing stored)
+    if another process added to the log since ``data_version``.
+
+    The check is made under the write lock, so no other commit can slip in
+    between it and the insert (checked outside, a daemon committing every few
+    milliseconds could keep a recording program failing). Its query counts
+    the log, so it does not run on the event loop (``Busy``: the caller takes
+    it to the database thread). One prepared INSERT run per row: a multi-row
+    VALUES statement would be compiled anew for every group size.
+    """
     _begin_immediate(db, wait)
     try:
-        if db.execute("PRAGMA data_version").fetchone()[0] != data_version:
-            db.execute("ROLLBACK")
-            return False
+        version = int(db.execute("PRAGMA data_version").fetchone()[0])
+        if version != data_version:
+            if not wait:
+                raise Busy("another process committed: check the log off the loop")
+            if _log_key(db.execute(_LOG_KEY).fetchone()) != base:
+                db.execute("ROLLBACK")
+                return None
         db.executemany(_INSERT_EVENT, rows)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return True
+    return version
+
+
+def _log_key(row: Sequence[Any]) -> tuple[int, int, Key | None]:
+    """(events, retractions, last key) from a row of ``_LOG_KEY``."""
+    events, retractions, *last = row
+    return int(events), int(retractions), (tuple(last) if events else None)
 
 
 def _write_acks(
