@@ -595,14 +595,16 @@ async def record_rate(home: Path, count: int) -> tuple[float, float]:
     return many, one
 
 
-async def stream(store: LocalStore, receiver: Receiver, count: int) -> float:
+async def stream(store: LocalStore, receiver: Receiver, count: int) -> tuple[float, float, float]:
     """A records ``count`` events as fast as it can; its sync engine (another
     process, ``SyncEngine.watch`` on the same home) pushes them; B stores them.
-    The rate runs from A's first record to B's commit of the last event."""
+    The rate runs from A's first record to B's commit of the last event.
+    Also: how long A took to record them all, and B's events stored by then."""
     start = time.perf_counter()
     await record_many(store, count)
+    recorded = time.perf_counter() - start
     done = await receiver.until(count, timeout_s=300)
-    return count / (done - start)
+    return count / (done - start), recorded, done - start
 
 
 async def catch_up(home: Path, http_url: str, token: str, count: int) -> float:
@@ -756,7 +758,11 @@ async def run_backend(
         helpers += [receiver, pusher]
         meter = CpuMeter(nodes, {"A's sync": pusher, "B": receiver})
         async with await LocalStore.open(homes["a2"]) as store_a2:
-            rate = await stream(store_a2, receiver, sizes.stream)
+            rate, recorded_s, stored_s = await stream(store_a2, receiver, sizes.stream)
+        out.notes.append(
+            f"{label} streaming: A recorded the last event at {recorded_s:.2f} s, "
+            f"B stored it at {stored_s:.2f} s"
+        )
         out.notes.append(f"{label} streaming CPU (of one core): {meter.report()}")
         per_event = meter.cpu_per_event_us(sizes.stream)
         total = sum(per_event.values())
