@@ -694,9 +694,8 @@ class LocalStore:
         try:
             # (Under the write lock: another process's bookkeeping commits
             # leave the log as it was; an event of theirs does not.)
-            if await self._scalar(
-                "PRAGMA data_version"
-            ) != self._data_version and not await self._log_is(*held):
+            moved = await self._scalar("PRAGMA data_version") != self._data_version
+            if moved and not await self._log_is(*held):
                 raise _StaleSequence
             await db.execute(_INSERT_EVENT, row)
             if retraction is not None:

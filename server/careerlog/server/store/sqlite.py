@@ -28,10 +28,10 @@ Rules of this module:
   event. Bigger and concurrent appends go to the thread, grouped.
 - The appender never checkpoints as it commits (a checkpoint copies
   megabytes and waits for the disk, which the event loop must not do);
-  every few thousand appended events a RESTART checkpoint runs on the
-  appender's thread instead, between two commits, holding off other
-  writers, so the WAL starts again from its beginning and stays small
-  (``journal_size_limit`` truncates it after a burst).
+  every 250 commits or 4,000 appended events a RESTART checkpoint runs on
+  the appender's thread instead, between two commits, holding off other
+  writers for at most 0.1 s, so the WAL starts again from its beginning and
+  stays small (``journal_size_limit`` truncates it after a burst).
 - WAL with ``synchronous=NORMAL``: a commit survives the process being killed
   at any instant; after a power cut the last few commits may be lost, never
   half of one (a device re-pushes what it was not acknowledged).
@@ -68,8 +68,6 @@ from careerlog.server.store.schema import READ_MODEL_TABLES, SQLITE_MIGRATIONS, 
 __all__ = ["SqliteStore"]
 
 log = logging.getLogger("careerlog.server.store")
-
-#: How long a statement waits for another process's write lock, in ms.
 
 _NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
