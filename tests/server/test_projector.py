@@ -119,7 +119,10 @@ async def test_the_in_process_projector_lag_is_in_metrics_and_readiness(
     server: LiveServer,
 ) -> None:
     user = await server.user("ada")
-    await push(server.store, user, busy_history(20).events)
+    head = await push(server.store, user, busy_history(20).events)
+    # Appended straight to the store, so tell the hub as the sync handler
+    # would; otherwise only the 5 s rescan finds it, racing the wait below.
+    server.runtime.hub.wake(user, head)
     projector = server.runtime.projector
     assert projector is not None
 
