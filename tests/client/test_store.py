@@ -542,6 +542,54 @@ async def test_another_process_recording_positions_does_not_force_a_refold(
         await daemon.close()
 
 
+async def test_the_log_stamp_moves_with_every_write_that_adds_events_and_only_those(
+    tmp_path: Path, store: LocalStore, holder: sqlite3.Connection
+) -> None:
+    remote = await _remote(tmp_path, 3)
+
+    def stamp() -> int:
+        return int(holder.execute("SELECT stamp FROM log_stamp").fetchone()[0])
+
+    moves = [stamp()]
+    event = await store.record(partial(commands.log_activity, text="a group"))
+    moves.append(stamp())
+    await store.ingest_remote(remote[:1], [2], meta={store_module.CURSOR_META: "2"})
+    moves.append(stamp())
+    await store.import_events(remote[1:2])  # (the other path: a device's export)
+    moves.append(stamp())
+    await store.record(partial(commands.retract, target=event.id, known=True))  # alone
+    moves.append(stamp())
+    assert moves == [0, 1, 2, 3, 4]
+
+    await store.mark_acked([(event.id, event.dseq, 1)])
+    await store.ingest_remote(remote[1:2], [3], meta={store_module.CURSOR_META: "3"})
+    await store.set_meta({"note": "bookkeeping"})
+    assert stamp() == 4  # positions, a page already held, meta: the log is as it was
+
+
+async def test_an_earlier_event_another_process_pulled_is_folded_in_before_recording(
+    tmp_path: Path,
+) -> None:
+    """The other process's event sorts before this one's last: only the
+    stamp tells that the log changed under the state held in memory."""
+    early = await _remote(tmp_path, 1)
+    home = tmp_path / "home"
+    later = StepClock(start_ms=START_MS + 2 * 10**7, seed="r")
+    async with (
+        await LocalStore.open(home, clock=later) as recorder,
+        await LocalStore.open(home, clock=StepClock(seed="d")) as daemon,
+    ):
+        await recorder.record(partial(commands.log_activity, text="mine"))
+        await daemon.ingest_remote(early, [1])
+        event = await recorder.record(partial(commands.log_activity, text="after the pull"))
+
+        events = await recorder.events()
+        assert [e.device for e in events] == [early[0].device, recorder.device, recorder.device]
+        assert event.dseq == 2
+        assert recorder.count == 3
+        assert encode_state(recorder.state) == encode_state(fold(events))
+
+
 # --- short writes on the event loop -------------------------------------------------
 
 
@@ -693,8 +741,8 @@ async def test_recording_beside_a_process_committing_every_few_milliseconds_neve
                 async with room:
                     return await store.record(partial(commands.log_activity, text=f"n{n}"))
 
-            # (Enough events that checking the log takes a while: the longer
-            # the check, the likelier a commit outside the lock lands after it.)
+            # (Many groups: each one is a chance for a commit to land between
+            # a check and its insert, were the check made outside the lock.)
             recorded = await asyncio.gather(*(one(n) for n in range(30_000)))
         finally:
             writer.kill()

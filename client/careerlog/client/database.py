@@ -102,9 +102,8 @@ class Connection(aiosqlite.Connection):
 
         ``work`` must be one transaction that it begins with ``BEGIN
         IMMEDIATE`` and rolls back if it raises, so that ``Busy`` leaves
-        nothing done; it may raise ``Busy`` itself when what it would do next
-        is too slow for the loop. ``rows``: how many it writes, towards the
-        next checkpoint.
+        nothing done. ``rows``: how many it writes, towards the next
+        checkpoint.
         """
         if not self.idle:
             raise Busy("the connection's thread is busy")

@@ -108,15 +108,10 @@ _PAGE_QUERY = (
 )
 _BODY_PAGE_QUERY = _PAGE_QUERY.replace(", hlc, device, dseq FROM", " FROM")
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
-#: What identifies the log on disk (events are only ever added): how many
-#: events and retractions, and the last key (``_log_key`` reads the row).
-_LOG_KEY_COLUMNS = (
-    "(SELECT count(*) FROM events), (SELECT count(*) FROM retractions),"
-    " (SELECT hlc FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
-    " (SELECT device FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1),"
-    " (SELECT dseq FROM events ORDER BY hlc DESC, device DESC, dseq DESC LIMIT 1)"
-)
-_LOG_KEY = f"SELECT {_LOG_KEY_COLUMNS}"
+#: Every transaction that adds events or retractions moves the log's stamp
+#: (store_schema.py, migration 4 says why); these two read and move it.
+_READ_STAMP = "SELECT stamp FROM log_stamp"
+_MOVE_STAMP = "UPDATE log_stamp SET stamp = stamp + 1 RETURNING stamp"
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
 #: HLC runs ahead only after receiving events from a faster clock).
@@ -163,6 +158,9 @@ class LocalStore:
         self._next_dseq = 1
         self._last_hlc = 0
         self._count = 0
+        #: The log's stamp as this connection last wrote or read it: another
+        #: process added to the log exactly when the stamp on disk differs.
+        self._stamp = 0
         self._since_snapshot = 0
         self._snapshot_bytes = 0
         #: During a rebuild, the size the final snapshot will roughly have.
@@ -274,6 +272,7 @@ class LocalStore:
         db = self._db
         self._data_version = await self._scalar("PRAGMA data_version")
         self._count = await self._scalar("SELECT count(*) FROM events")
+        self._stamp = await self._scalar(_READ_STAMP)
         self._next_dseq = (
             max(
                 await self._scalar(
@@ -599,7 +598,7 @@ class LocalStore:
         the disk by the events being committed, and is reloaded if that fails.
         """
         built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]] = []
-        base = self._held()
+        base = self._stamp
         for n, (build, future) in enumerate(group, start=1):
             if future.done():
                 continue  # settled by an earlier attempt, or cancelled
@@ -612,7 +611,7 @@ class LocalStore:
                 event = build(self.state, env)
             except Exception as exc:
                 await self._commit_built(built, base)
-                built, base = [], self._held()
+                built, base = [], self._stamp
                 # Refused, perhaps only because another process changed the
                 # log since we loaded it: judge it again on the log as it is.
                 if await self._scalar("PRAGMA data_version") != self._data_version:
@@ -636,7 +635,7 @@ class LocalStore:
                 built.append((future, event, row))
                 continue
             await self._commit_built(built, base)
-            built, base = [], self._held()
+            built, base = [], self._stamp
             try:
                 if retraction is None and not self._snapshot_due():
                     self.state = apply(self.state, event)  # a full group: start the next
@@ -660,9 +659,10 @@ class LocalStore:
     async def _commit_built(
         self,
         built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]],
-        base: tuple[int, int, Key | None],
+        base: int,
     ) -> None:
-        """Commit events already folded into ``self.state``, in one transaction.
+        """Commit events already folded into ``self.state``, in one transaction,
+        built on the log as stamped ``base``.
 
         Nothing is inserted if another process added to the log since we
         loaded: the commands must then be validated again against the log as
@@ -673,12 +673,12 @@ class LocalStore:
             return
         try:
             rows = [row for _, _, row in built]
-            version = await self._write(
+            written = await self._write(
                 _insert_group, self._data_version, base, rows, rows=len(rows)
             )
-            if version is None:
+            if written is None:
                 raise _StaleSequence
-            self._data_version = version
+            self._data_version, self._stamp = written
         except BaseException:
             await self._reload()
             raise
@@ -689,15 +689,16 @@ class LocalStore:
         self, event: Event, row: tuple[Any, ...], retraction: Retraction | None
     ) -> CareerState:
         db = self._db
-        held = self._held()  # the log this event was built on
+        held = self._stamp  # the log this event was built on
         await db.execute("BEGIN IMMEDIATE")
         try:
             # (Under the write lock: another process's bookkeeping commits
             # leave the log as it was; an event of theirs does not.)
             moved = await self._scalar("PRAGMA data_version") != self._data_version
-            if moved and not await self._log_is(*held):
+            if moved and not await self._log_is(held):
                 raise _StaleSequence
             await db.execute(_INSERT_EVENT, row)
+            stamp = await self._scalar(_MOVE_STAMP)
             if retraction is not None:
                 self._retractions.append(await self._insert_retraction(event, retraction))
                 state = await self._state_at(_key(event))
@@ -708,6 +709,7 @@ class LocalStore:
         except BaseException:
             await self._rollback()
             raise
+        self._stamp = stamp
         return state
 
     async def _reload(self) -> None:
@@ -722,31 +724,29 @@ class LocalStore:
             if not await self._log_unchanged():
                 await self._load()
 
-    def _held(self) -> tuple[int, int, Key | None]:
-        """What the log on disk is when nothing is being written: events,
-        retractions, last key (for ``_log_is``)."""
-        return (self._count, len(self._retractions), self.state.last_key)
-
     async def _log_unchanged(self) -> bool:
         """Whether the events on disk are exactly the ones folded in memory.
 
-        Events are only ever added, and every fold moves the state's count
-        and last key, so the same count, last key and retractions mean the
-        same log and an in-memory state that no failed write ran ahead of.
+        The same stamp means no other process added to the log since this
+        one last wrote or read it; the same count and last key mean no write
+        of this one's ran ahead of the disk and failed (recorded events sort
+        after everything held, so a state ahead has a later last key).
         """
         if self.state.event_count != self._count:
             return False
-        return await self._log_is(*self._held())
+        if not await self._log_is(self._stamp):
+            return False
+        return await self._last_key() == self.state.last_key
 
-    async def _log_is(self, count: int, retractions: int, last: Key | None) -> bool:
-        """Whether the log on disk has these many events and retractions and
-        this last key; if so, ``data_version`` is taken as seen."""
+    async def _log_is(self, stamp: int) -> bool:
+        """Whether the log on disk carries this stamp; if so, ``data_version``
+        is taken as seen."""
         async with self._db.execute(
-            f"SELECT (SELECT data_version FROM pragma_data_version()), {_LOG_KEY_COLUMNS}"
+            f"SELECT (SELECT data_version FROM pragma_data_version()), ({_READ_STAMP})"
         ) as cursor:
             row = await cursor.fetchone()
         assert row is not None
-        if _log_key(row[1:]) != (count, retractions, last):
+        if row[1] != stamp:
             return False
         self._data_version = row[0]
         return True
@@ -910,7 +910,7 @@ class LocalStore:
         ]
         try:
             state = self._fold_new(events, snapshots) if events else self.state
-            await self._write(
+            stamp = await self._write(
                 _write_in_order,
                 self._data_version,
                 [(pos, e.hlc, e.device, e.dseq) for e, pos in known],
@@ -924,6 +924,8 @@ class LocalStore:
             await self._reload()
             raise
         self.state = state
+        if stamp is not None:
+            self._stamp = stamp
         if not events:
             return ImportResult(0, len(known))
         self._remember_heads(heads.items())
@@ -1076,6 +1078,7 @@ class LocalStore:
                     snapshots,
                 )
             await self._upsert_meta(meta)
+            stamp = await self._scalar(_MOVE_STAMP)
             await db.execute("COMMIT")
         except BaseException:
             if inserting is not None and not inserting.done():
@@ -1086,6 +1089,7 @@ class LocalStore:
             raise
         self._remember_heads(written)
         self.state = state
+        self._stamp = stamp
         self._count += len(fresh)
         remote_max = max(e.hlc for e, _ in fresh)
         self._last_hlc = hlc_clock.receive(self._last_hlc, remote_max, self._clock.now_ms())
@@ -1390,8 +1394,9 @@ def _write_in_order(
     heads: list[tuple[str, int]],
     snapshots: list[tuple[int, str, int, int, bytes]],
     meta: list[tuple[str, str]],
-) -> None:
-    """The writes of ``_add_in_order``, in one transaction."""
+) -> int | None:
+    """The writes of ``_add_in_order``, in one transaction; the log's new
+    stamp if events were added."""
     _begin_immediate(db, wait)
     try:
         if rows and db.execute("PRAGMA data_version").fetchone()[0] != data_version:
@@ -1405,10 +1410,12 @@ def _write_in_order(
                 "AND pos IS NULL",
                 known,
             )
+        stamp = None
         if rows:
             db.executemany(
                 "INSERT INTO events (hlc, device, dseq, body, pos) VALUES (?, ?, ?, ?, ?)", rows
             )
+            stamp = _move_stamp(db)
         if heads:
             db.executemany(
                 "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
@@ -1432,49 +1439,48 @@ def _write_in_order(
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    return stamp
 
 
 def _insert_group(
     db: sqlite3.Connection,
     wait: bool,
     data_version: int,
-    base: tuple[int, int, Key | None],
+    base: int,
     rows: list[tuple[Any, ...]],
-) -> int | None:
+) -> tuple[int, int] | None:
     """A group of recorded events in one transaction, built on the log as
-    ``base`` (count, retractions, last key) describes it. Returns the
-    connection's ``data_version`` as of the commit, or None (nothing stored)
-    if another process added to the log since ``data_version``.
+    stamped ``base``. Returns the connection's ``data_version`` as of the
+    commit and the log's new stamp, or None (nothing stored) if another
+    process added to the log since.
 
     The check is made under the write lock, so no other commit can slip in
     between it and the insert (checked outside, a daemon committing every few
-    milliseconds could keep a recording program failing). Its query counts
-    the log, so it does not run on the event loop (``Busy``: the caller takes
-    it to the database thread). One prepared INSERT run per row: a multi-row
-    VALUES statement would be compiled anew for every group size.
+    milliseconds could keep a recording program failing). It reads the stamp
+    only when another process has committed at all. One prepared INSERT run
+    per row: a multi-row VALUES statement would be compiled anew for every
+    group size.
     """
     _begin_immediate(db, wait)
     try:
         version = int(db.execute("PRAGMA data_version").fetchone()[0])
-        if version != data_version:
-            if not wait:
-                raise Busy("another process committed: check the log off the loop")
-            if _log_key(db.execute(_LOG_KEY).fetchone()) != base:
-                db.execute("ROLLBACK")
-                return None
+        if version != data_version and db.execute(_READ_STAMP).fetchone()[0] != base:
+            db.execute("ROLLBACK")
+            return None
         db.executemany(_INSERT_EVENT, rows)
+        stamp = _move_stamp(db)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return version
+    return version, stamp
 
 
-def _log_key(row: Sequence[Any]) -> tuple[int, int, Key | None]:
-    """(events, retractions, last key) from a row of ``_LOG_KEY``."""
-    events, retractions, *last = row
-    return int(events), int(retractions), (tuple(last) if events else None)
+def _move_stamp(db: sqlite3.Connection) -> int:
+    """Move the log's stamp on (inside the caller's transaction); the new stamp."""
+    ((stamp,),) = db.execute(_MOVE_STAMP).fetchall()
+    return int(stamp)
 
 
 def _write_acks(

@@ -110,6 +110,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             AND dseq IN (SELECT dseq FROM rejected)""",
         "DROP TABLE outbox",
     ),
+    # 4: a stamp that every transaction adding events or retractions moves
+    # on by one. A process holding the log folded in memory compares it, under
+    # the write lock, whenever another process has committed, to tell a sync
+    # daemon's bookkeeping (positions, cursor: nothing to re-fold) from new
+    # events. Counting the log instead cost milliseconds per check at tens of
+    # thousands of events, held the write lock meanwhile, and ran after every
+    # push result the daemon wrote. Older Careerlogs refuse this schema, so
+    # every writer of a home that has the stamp moves it.
+    (
+        """CREATE TABLE log_stamp (
+            one   INTEGER PRIMARY KEY CHECK (one = 1),
+            stamp INTEGER NOT NULL
+        )""",
+        "INSERT INTO log_stamp (one, stamp) VALUES (1, 0)",
+    ),
 )
 
 #: What ``new_device_id`` mints; only such an id is written into SQL as a literal.
