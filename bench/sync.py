@@ -501,7 +501,7 @@ async def latency(
         rows = await store.pending(BATCH)
         result = await peer.push([body for _, body in rows])
         await store.mark_acked(
-            [(e.id, e.dseq, r.pos or 0) for (e, _), r in zip(rows, result.results, strict=True)]
+            [(e, r.pos or 0) for (e, _), r in zip(rows, result.results, strict=True)]
         )
         stored_at = await receiver.until(n + 1)
         if n >= warmup:

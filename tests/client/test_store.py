@@ -259,7 +259,7 @@ async def test_acknowledged_events_leave_the_outbox_and_rejected_ones_stay_flagg
 ) -> None:
     await _plan(store)
     pending = [e for e, _ in await store.pending(10)]
-    await store.mark_acked([(e.id, e.dseq, pos) for pos, e in enumerate(pending[:3], start=1)])
+    await store.mark_acked([(e, pos) for pos, e in enumerate(pending[:3], start=1)])
     await store.mark_rejected(pending[3].id, pending[3].dseq, "clock_skew", "too far ahead")
     assert [e.dseq for e, _ in await store.pending(10)] == [5]
     rejected = await store.rejected()
@@ -518,7 +518,7 @@ async def test_another_process_recording_positions_does_not_force_a_refold(
         for n in range(5):
             await recorder.record(partial(commands.log_activity, text=f"n{n}"))
         queued = await daemon.pending(10)
-        await daemon.mark_acked([(e.id, e.dseq, pos) for pos, (e, _) in enumerate(queued, 1)])
+        await daemon.mark_acked([(e, pos) for pos, (e, _) in enumerate(queued, 1)])
         loads = 0
         load = recorder._load
 
@@ -561,7 +561,7 @@ async def test_the_log_stamp_moves_with_every_write_that_adds_events_and_only_th
     moves.append(stamp())
     assert moves == [0, 1, 2, 3, 4]
 
-    await store.mark_acked([(event.id, event.dseq, 1)])
+    await store.mark_acked([(event, 1)])
     await store.ingest_remote(remote[1:2], [3], meta={store_module.CURSOR_META: "3"})
     await store.set_meta({"note": "bookkeeping"})
     assert stamp() == 4  # positions, a page already held, meta: the log is as it was
@@ -655,7 +655,7 @@ async def test_acks_and_the_cursor_wait_off_the_loop_for_another_processs_write_
     event = await store.record(partial(commands.log_activity, text="pushed"))
 
     holder.execute("BEGIN IMMEDIATE")
-    pending = asyncio.ensure_future(store.mark_acked([(event.id, event.dseq, 7)]))
+    pending = asyncio.ensure_future(store.mark_acked([(event, 7)]))
     await release_later(holder, pending)
     await asyncio.wait_for(pending, 5)
     assert await store.pending_count() == 0
@@ -684,7 +684,7 @@ async def test_short_writes_commit_on_the_loop_and_a_big_page_on_the_thread(
     monkeypatch.setattr(database.Connection, "run_here", watched)
     event = await store.record(partial(commands.log_activity, text="mine"))
     await store.ingest_remote(remote[:2], [1, 2], meta={store_module.CURSOR_META: "2"})
-    await store.mark_acked([(event.id, event.dseq, 3)])
+    await store.mark_acked([(event, 3)])
     await store.ingest_remote([], [], meta={store_module.CURSOR_META: "3"})
     assert here == ["_insert_group", "_write_in_order", "_write_acks", "_write_meta_only"]
 
@@ -708,7 +708,7 @@ async def test_with_full_durability_no_write_runs_on_the_loop(
     async with await LocalStore.open(tmp_path / "home", clock=clock) as store:
         event = await store.record(partial(commands.log_activity, text="mine"))
         result = await store.ingest_remote(remote, [1, 2], meta={store_module.CURSOR_META: "2"})
-        await store.mark_acked([(event.id, event.dseq, 3)])
+        await store.mark_acked([(event, 3)])
         await store.ingest_remote([], [], meta={store_module.CURSOR_META: "3"})
 
         assert event.dseq == 1

@@ -445,7 +445,7 @@ class SyncEngine:
         await self._perform(session, session.stored(cursor))
 
     async def _record_outcome(self, events: Sequence[bytes], results: Sequence[Result]) -> None:
-        acks: list[tuple[UUID, int, int]] = []
+        acks: list[tuple[Event, int]] = []
         for body, result in zip(events, results, strict=True):
             event = self._fed.pop(body, None) or decode_event(body)
             if result.status == "rejected":
@@ -456,7 +456,7 @@ class SyncEngine:
                 self.report.rejections.append((event.id, code, reason))
             else:
                 pos = result.pos or 0
-                acks.append((event.id, event.dseq, pos))
+                acks.append((event, pos))
                 # The log now reaches at least ``pos``: synced means pulled that far.
                 self.report.head = max(self.report.head, pos)
                 if result.status == "accepted":
