@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -275,6 +276,12 @@ async def test_opening_a_missing_or_foreign_home_is_a_clear_error(tmp_path: Path
     (junk / store_module.DB_NAME).write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a Careerlog database"):
         await LocalStore.open(junk)
+
+
+async def test_a_new_home_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    async with await LocalStore.open(tmp_path / "home"):
+        pass
+    assert stat.S_IMODE((tmp_path / "home").stat().st_mode) == 0o700
 
 
 async def test_a_home_from_a_newer_careerlog_is_refused(tmp_path: Path) -> None:

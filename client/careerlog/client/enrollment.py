@@ -130,7 +130,7 @@ def read_token(home: Path) -> str | None:
 
 def write_token(home: Path, token: str) -> Path:
     """Write the device token readable by its owner only, atomically."""
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # as LocalStore.open makes it
     path = home / TOKEN_FILE
     temporary = home / f".{TOKEN_FILE}.{os.getpid()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -61,6 +61,7 @@ from careerlog.client.home import (
     usable,
 )
 from careerlog.client.store_schema import MIGRATIONS, own_device_index
+from careerlog.client.wakeup import WakeSender
 from careerlog.shared import hlc as hlc_clock
 from careerlog.shared.codec import decode_event, encode_event
 from careerlog.shared.events import EntryRetracted, Envelope, Event
@@ -188,6 +189,7 @@ class LocalStore:
         self._draining: asyncio.Future[None] | None = None
         #: Whether short writes may run on the event loop (``_write``).
         self._write_here = False
+        self._wake = WakeSender(home)
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -197,7 +199,8 @@ class LocalStore:
         if not path.exists():
             if not create:
                 raise StoreError(f"no Careerlog home at {home} (run: careerlog init)")
-            home.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 -- once, before any I/O loop
+            # Only its owner may read a career's history (or wake its sync engine).
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)  # noqa: ASYNC240 -- once, before any I/O loop
         db = await database.connect(path)
         try:
             store = cls(db, home, clock or SystemClock())
@@ -220,6 +223,7 @@ class LocalStore:
         if self._here is not None:
             self._here.close()
             self._here = None
+        self._wake.close()
         await self._db.close()
 
     async def __aenter__(self) -> Self:
@@ -568,6 +572,8 @@ class LocalStore:
                 async with self._lock:
                     group, self._recording = self._recording, []
                     await self._record_group(group)
+                # A sync engine watching this home (another process) pushes now.
+                self._wake.send()
         finally:
             self._draining = None
 
