@@ -53,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -595,7 +595,9 @@ async def record_rate(home: Path, count: int) -> tuple[float, float]:
     return many, one
 
 
-async def stream(store: LocalStore, receiver: Receiver, count: int) -> tuple[float, float, float]:
+async def stream(
+    store: LocalStore, receiver: Receiver, count: int, server_head: Callable[[], Awaitable[int]]
+) -> tuple[float, float, float]:
     """A records ``count`` events as fast as it can; its sync engine (another
     process, ``SyncEngine.watch`` on the same home) pushes them; B stores them.
     The rate runs from A's first record to B's commit of the last event.
@@ -603,8 +605,22 @@ async def stream(store: LocalStore, receiver: Receiver, count: int) -> tuple[flo
     start = time.perf_counter()
     await record_many(store, count)
     recorded = time.perf_counter() - start
-    done = await receiver.until(count, timeout_s=300)
+    try:
+        done = await receiver.until(count, timeout_s=STREAM_TIMEOUT_S)
+    except TimeoutError:
+        # Whose side stalled: A's sync daemon (its outbox still holds events)
+        # or the way to B (the server acknowledged them all).
+        rejected = len(await store.rejected())
+        raise RuntimeError(
+            f"streaming stalled: B stored {receiver.stored:,} of {count:,} events, nothing "
+            f"more for {STREAM_TIMEOUT_S:.0f} s; A's outbox holds {await store.pending_count():,}"
+            f" and {rejected:,} rejected; the server's head is {await server_head():,}"
+        ) from None
     return count / (done - start), recorded, done - start
+
+
+#: Far beyond a healthy stream (a couple of seconds): B stored nothing more for this long.
+STREAM_TIMEOUT_S = 30.0
 
 
 async def catch_up(home: Path, http_url: str, token: str, count: int) -> float:
@@ -758,7 +774,12 @@ async def run_backend(
         helpers += [receiver, pusher]
         meter = CpuMeter(nodes, {"A's sync": pusher, "B": receiver})
         async with await LocalStore.open(homes["a2"]) as store_a2:
-            rate, recorded_s, stored_s = await stream(store_a2, receiver, sizes.stream)
+
+            async def stream_head() -> int:
+                async with await open_store(url) as server:
+                    return await server.head(stream_user)
+
+            rate, recorded_s, stored_s = await stream(store_a2, receiver, sizes.stream, stream_head)
         out.notes.append(
             f"{label} streaming: A recorded the last event at {recorded_s:.2f} s, "
             f"B stored it at {stored_s:.2f} s"

@@ -597,6 +597,35 @@ async def test_an_earlier_event_another_process_pulled_is_folded_in_before_recor
         assert encode_state(recorder.state) == encode_state(fold(events))
 
 
+async def test_own_events_a_pull_settles_before_their_acks_never_give_their_dseq_again(
+    tmp_path: Path,
+) -> None:
+    """A watching daemon gets its own pushed events back in a page before it
+    has written their acknowledgements: the page gives them their position,
+    which takes them off the push queue. A recording process that then
+    reloads must still count them when it picks the next dseq (reused, the
+    server would answer "duplicate" for a different event, and lose it)."""
+    foreign = await _remote(tmp_path, 1)
+    home = tmp_path / "home"
+    async with (
+        await LocalStore.open(home, clock=StepClock(seed="r")) as recorder,
+        await LocalStore.open(home, clock=StepClock(seed="d")) as daemon,
+    ):
+        for n in range(5):
+            await recorder.record(partial(commands.log_activity, text=f"n{n}"))
+        own = [e for e, _ in await daemon.pending(10)]
+        await daemon.ingest_remote(own, [1, 2, 3, 4, 5])  # pushed, and back in a page
+        assert await daemon.pending_count() == 0
+        await daemon.ingest_remote(foreign, [6])  # the log grows: the recorder reloads
+        event = await recorder.record(partial(commands.log_activity, text="after the pull"))
+
+        assert event.dseq == 6
+        mine = [e.dseq for e in await recorder.events() if e.device == recorder.device]
+        assert sorted(mine) == [1, 2, 3, 4, 5, 6]
+    async with await LocalStore.open(home, clock=StepClock(seed="x")) as reopened:
+        assert (await reopened.record(partial(commands.log_activity, text="later"))).dseq == 7
+
+
 # --- short writes on the event loop -------------------------------------------------
 
 
@@ -776,3 +805,24 @@ while True:
     n += 1
     time.sleep(0.001)
 """
+
+
+async def test_opening_a_home_whose_settled_events_outran_the_head_repairs_it(
+    tmp_path: Path,
+) -> None:
+    """A home written before the fix: a pull settled own events (dseq 4-5)
+    without raising the device's head (3). Migrating raises it."""
+    home = tmp_path / "home"
+    async with await LocalStore.open(home, clock=StepClock(seed="r")) as store:
+        events = [
+            await store.record(partial(commands.log_activity, text=f"n{n}")) for n in range(5)
+        ]
+        await store.mark_acked([(e, n) for n, e in enumerate(events[:3], start=1)])
+    with sqlite3.connect(home / store_module.DB_NAME) as db:
+        db.execute("UPDATE events SET pos = dseq WHERE pos IS NULL")  # settled by a pull
+        db.execute("PRAGMA user_version=3")
+        db.execute("DROP TABLE log_stamp")
+        assert db.execute("SELECT last_dseq FROM devices").fetchall() == [(3,)]
+    async with await LocalStore.open(home, clock=StepClock(seed="x")) as reopened:
+        assert await reopened.pending_count() == 0
+        assert (await reopened.record(partial(commands.log_activity, text="next"))).dseq == 6

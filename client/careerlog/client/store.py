@@ -112,6 +112,11 @@ _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?
 #: Every transaction that adds events or retractions moves the log's stamp
 #: (store_schema.py, migration 4 says why); these two read and move it.
 _READ_STAMP = "SELECT stamp FROM log_stamp"
+#: A device's head moves up only (imports, pulls and acknowledgements race).
+_RAISE_HEAD = (
+    "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
+    "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)"
+)
 _MOVE_STAMP = "UPDATE log_stamp SET stamp = stamp + 1 RETURNING stamp"
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
@@ -273,21 +278,28 @@ class LocalStore:
         await self._load()
 
     async def _load(self) -> None:
+        """Read the log's state from disk, in one read transaction: another
+        process's commit between two of these reads would otherwise leave
+        them describing different logs (a stamp older than the state, or the
+        next dseq below an event just settled)."""
+        await self._db.execute("BEGIN")
+        try:
+            await self._load_in_transaction()
+        finally:
+            await self._rollback()
+
+    async def _load_in_transaction(self) -> None:
         db = self._db
         self._data_version = await self._scalar("PRAGMA data_version")
         self._count = await self._scalar("SELECT count(*) FROM events")
         self._stamp = await self._scalar(_READ_STAMP)
-        self._next_dseq = (
-            max(
-                await self._scalar(
-                    "SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?",
-                    self.device,
-                ),
-                await self._scalar(
-                    f"SELECT coalesce(max(dseq), 0) FROM events WHERE {self._queued}"
-                ),
-            )
-            + 1
+        # Every own event is in the push queue or at or below the device's head
+        # (every write that takes one off the queue raises the head), so the
+        # next dseq is past both.
+        self._next_dseq = 1 + await self._scalar(
+            "SELECT max((SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?),"
+            f" (SELECT coalesce(max(dseq), 0) FROM events WHERE {self._queued}))",
+            self.device,
         )
         self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
         self._retractions = []
@@ -877,6 +889,13 @@ class LocalStore:
                     continue  # another process (a CLI verb) committed: reloaded, again
         raise StoreError("another process keeps writing to this home; try again")
 
+    def _settled_heads(self, known: list[tuple[Event, int]]) -> list[tuple[str, int]]:
+        """This device's head, raised to its events in ``known``: their
+        positions take them off the push queue, so the head must cover them
+        (``_load`` counts on it), as their acknowledgements would."""
+        own = max((e.dseq for e, _ in known if e.device == self.device), default=0)
+        return [(self.device, own)] if own else []
+
     def _remember_heads(self, written: Iterable[tuple[str, int]]) -> None:
         """Keep the cached heads as the ``devices`` rows just committed are."""
         if self._heads is not None:
@@ -921,7 +940,7 @@ class LocalStore:
                 self._data_version,
                 [(pos, e.hlc, e.device, e.dseq) for e, pos in known],
                 rows,
-                list(heads.items()) if events else [],
+                (list(heads.items()) if events else []) + self._settled_heads(known),
                 snapshots,
                 list(meta.items()),
                 rows=len(rows) + len(known) + len(snapshots),
@@ -1019,6 +1038,7 @@ class LocalStore:
                     "AND pos IS NULL",
                     [(pos, e.hlc, e.device, e.dseq) for e, pos in known],
                 )
+                await db.executemany(_RAISE_HEAD, self._settled_heads(known))
                 if not fresh:
                     await self._upsert_meta(meta)
                 await db.execute("COMMIT")
@@ -1058,11 +1078,7 @@ class LocalStore:
             written = [
                 (d, h) for d, h in heads.items() if d != self.device or positions is not None
             ]
-            await db.executemany(
-                "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
-                "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
-                written,
-            )
+            await db.executemany(_RAISE_HEAD, written)
             await self._resolve_retractions([e for e, _ in fresh])
             for event in new_retractions:
                 pending = self._retraction_of(event)
@@ -1220,11 +1236,7 @@ class LocalStore:
     async def _advance_own_head(self, dseq: int) -> None:
         """Remember that the server has judged this device's events up to ``dseq``
         (they leave the queue, which held the head until then)."""
-        await self._db.execute(
-            "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
-            "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
-            (self.device, dseq),
-        )
+        await self._db.execute(_RAISE_HEAD, (self.device, dseq))
 
     @property
     def settled_own(self) -> int:
@@ -1425,11 +1437,7 @@ def _write_in_order(
             )
             stamp = _move_stamp(db)
         if heads:
-            db.executemany(
-                "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
-                "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
-                heads,
-            )
+            db.executemany(_RAISE_HEAD, heads)
         if snapshots:
             db.executemany(
                 "INSERT OR REPLACE INTO snapshots (hlc, device, dseq, count, body) "
@@ -1502,11 +1510,7 @@ def _write_acks(
     _begin_immediate(db, wait)
     try:
         db.executemany(update, positions)
-        db.execute(
-            "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
-            "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)",
-            (device, max(dseq for _, _, dseq in positions)),
-        )
+        db.execute(_RAISE_HEAD, (device, max(dseq for _, _, dseq in positions)))
         # An event rejected once and accepted after a requeue is no longer
         # rejected. (Rarely any: a statement per ack only when there are.)
         if db.execute("SELECT 1 FROM rejected LIMIT 1").fetchone() is not None:

@@ -124,6 +124,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             stamp INTEGER NOT NULL
         )""",
         "INSERT INTO log_stamp (one, stamp) VALUES (1, 0)",
+        # Repair: a pull that gave this device's own events their positions
+        # took them off the push queue without raising the device's head, so
+        # a process loading then could pick a dseq already used (the store
+        # now raises the head there too). The head covers them from now on.
+        """INSERT INTO devices (device, last_dseq)
+            SELECT device, max(dseq) FROM events
+            WHERE device = (SELECT value FROM meta WHERE key = 'device') AND pos IS NOT NULL
+            GROUP BY device
+            ON CONFLICT (device) DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)""",
     ),
 )
 
