@@ -626,6 +626,33 @@ async def test_own_events_a_pull_settles_before_their_acks_never_give_their_dseq
         assert (await reopened.record(partial(commands.log_activity, text="later"))).dseq == 7
 
 
+async def test_a_daemon_getting_back_what_it_pushed_does_not_reload_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    async with (
+        await LocalStore.open(home, clock=StepClock(seed="d")) as daemon,
+        await LocalStore.open(home, clock=StepClock(seed="r")) as recorder,
+    ):
+        for n in range(5):  # recorded after the daemon loaded the log
+            await recorder.record(partial(commands.log_activity, text=f"n{n}"))
+        pushed = [e for e, _ in await daemon.pending(10)]
+        loads = 0
+        load = daemon._load
+
+        async def counting() -> None:
+            nonlocal loads
+            loads += 1
+            await load()
+
+        monkeypatch.setattr(daemon, "_load", counting)
+        result = await daemon.ingest_remote(pushed, [1, 2, 3, 4, 5])  # back in a page
+
+        assert (result.added, result.duplicates) == (0, 5)
+        assert loads == 0
+        assert await daemon.pending_count() == 0
+
+
 # --- short writes on the event loop -------------------------------------------------
 
 

@@ -186,6 +186,9 @@ class LocalStore:
         #: it too high, which costs nothing but time (an own event left queued
         #: is pushed again and settled by its ``duplicate`` result).
         self._settled_own = 0
+        #: This device's highest dseq read from the push queue: held here,
+        #: with every one below it, whatever this connection loaded.
+        self._seen_own = 0
         #: A read-only connection for short reads on the loop (``_read_here``).
         self._here: sqlite3.Connection | None = None
         #: ``record`` calls waiting to be built and committed as one group,
@@ -1004,8 +1007,11 @@ class LocalStore:
         known_heads = self._heads
         heads = {d: known_heads[d] for d in devices if d in known_heads}
         if self.device in heads or any(e.device == self.device for e in batch):
-            # This device's queued events are not in ``devices`` yet.
-            heads[self.device] = max(heads.get(self.device, 0), self._next_dseq - 1)
+            # This device's queued events are not in ``devices`` yet; those a
+            # sync daemon pushed come back in its pages, recorded by another
+            # process after this one loaded (taken as new, they would make it
+            # reload the log for nothing).
+            heads[self.device] = max(heads.get(self.device, 0), self._next_dseq - 1, self._seen_own)
         # Each device's sequence is kept gapless here, so an event is already
         # held exactly when its dseq is at or below its device's head.
         order = sorted(range(len(batch)), key=lambda i: (batch[i].device, batch[i].dseq))
@@ -1206,7 +1212,10 @@ class LocalStore:
         if rows is None:
             async with self._db.execute(sql, (after, limit)) as cursor:
                 rows = list(await cursor.fetchall())
-        return [(decode_event(row[0]), row[0]) for row in rows]
+        events = [(decode_event(row[0]), row[0]) for row in rows]
+        if events:
+            self._seen_own = max(self._seen_own, events[-1][0].dseq)
+        return events
 
     def _read_here(self, sql: str, params: tuple[Any, ...]) -> list[Any] | None:
         """Run a short read on the event loop's own thread, or None to go the
