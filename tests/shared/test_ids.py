@@ -28,6 +28,15 @@ def test_record_ids_are_short_lowercase_base32(rand: bytes) -> None:
     assert is_record_id(rid)
 
 
+@given(st.binary(min_size=8, max_size=8))
+def test_a_record_id_is_the_first_60_bits_in_base32_most_significant_first(rand: bytes) -> None:
+    bits = format(int.from_bytes(rand, "big"), "064b")[:60]
+    expected = "".join(
+        "0123456789abcdefghjkmnpqrstvwxyz"[int(bits[i : i + 5], 2)] for i in range(0, 60, 5)
+    )
+    assert record_id(rand) == expected
+
+
 def test_record_id_depends_on_its_random_input() -> None:
     assert record_id(b"\x00" * 8) != record_id(b"\x01" + b"\x00" * 7)
 

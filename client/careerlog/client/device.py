@@ -45,16 +45,18 @@ class _Entropy:
 
     def __init__(self) -> None:
         self._pool = b""
+        self._taken = 0  # (an offset: slicing off the rest copied the pool every draw)
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
-        self._pool = b""
+        self._pool, self._taken = b"", 0
 
     def take(self, size: int) -> bytes:
-        if len(self._pool) < size:
-            self._pool = os.urandom(max(4096, size))
-        taken, self._pool = self._pool[:size], self._pool[size:]
-        return taken
+        start, end = self._taken, self._taken + size
+        if end > len(self._pool):
+            self._pool, start, end = os.urandom(max(4096, size)), 0, size
+        self._taken = end
+        return self._pool[start:end]
 
 
 _entropy = _Entropy()
