@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from careerlog.client import wakeup
 from careerlog.client.wakeup import WAKE_FILE, WakeListener, WakeSender
 
 
@@ -103,3 +104,24 @@ async def test_without_a_watcher_or_a_usable_address_sending_does_nothing(home: 
     deep.mkdir()
     assert WakeListener.bind(deep, Wakes()) is None  # too long for a socket address
     WakeSender(deep).send()
+
+
+async def test_a_sender_that_found_no_watcher_stays_quiet_for_a_while(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wakeup, "NO_WATCHER_S", 0.2)
+    sender = WakeSender(home)
+    sender.send()  # nobody listens: no more tries for 0.2 s
+    wakes = Wakes()
+    listener = WakeListener.bind(home, wakes)
+    assert listener is not None
+    try:
+        sender.send()
+        await asyncio.sleep(0.05)
+        assert wakes.count == 0
+        await asyncio.sleep(0.2)
+        sender.send()
+        await asyncio.wait_for(wakes.seen.wait(), 5)
+    finally:
+        sender.close()
+        listener.close()
