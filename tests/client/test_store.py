@@ -391,12 +391,13 @@ async def test_concurrent_records_commit_as_groups_gapless_and_each_on_its_own(
     def counting(
         db: sqlite3.Connection,
         wait: bool,
+        size_query: str,
         version: int,
-        base: tuple[int, int, Any],
+        base: int,
         rows: list[tuple[object, ...]],
     ) -> int | None:
         groups.append(len(rows))
-        return insert_group(db, wait, version, base, rows)
+        return insert_group(db, wait, size_query, version, base, rows)
 
     monkeypatch.setattr(store_module, "_insert_group", counting)
     async with await LocalStore.open(home, clock=clock) as store:
@@ -549,29 +550,66 @@ async def test_another_process_recording_positions_does_not_force_a_refold(
         await daemon.close()
 
 
-async def test_the_log_stamp_moves_with_every_write_that_adds_events_and_only_those(
-    tmp_path: Path, store: LocalStore, holder: sqlite3.Connection
+async def test_only_another_processs_new_events_make_a_recorder_read_the_log_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The log's size tells new events from a sync daemon's bookkeeping, by
+    every way each reaches the home."""
     remote = await _remote(tmp_path, 3)
+    home = tmp_path / "home"
+    async with (
+        await LocalStore.open(home, clock=StepClock(seed="r")) as recorder,
+        await LocalStore.open(home, clock=StepClock(seed="d")) as daemon,
+    ):
+        loads = 0
+        load = recorder._load
 
-    def stamp() -> int:
-        return int(holder.execute("SELECT stamp FROM log_stamp").fetchone()[0])
+        async def counting() -> None:
+            nonlocal loads
+            loads += 1
+            await load()
 
-    moves = [stamp()]
-    event = await store.record(partial(commands.log_activity, text="a group"))
-    moves.append(stamp())
-    await store.ingest_remote(remote[:1], [2], meta={store_module.CURSOR_META: "2"})
-    moves.append(stamp())
-    await store.import_events(remote[1:2])  # (the other path: a device's export)
-    moves.append(stamp())
-    await store.record(partial(commands.retract, target=event.id, known=True))  # alone
-    moves.append(stamp())
-    assert moves == [0, 1, 2, 3, 4]
+        monkeypatch.setattr(recorder, "_load", counting)
 
-    await store.mark_acked([(event, 1)])
-    await store.ingest_remote(remote[1:2], [3], meta={store_module.CURSOR_META: "3"})
-    await store.set_meta({"note": "bookkeeping"})
-    assert stamp() == 4  # positions, a page already held, meta: the log is as it was
+        async def reloads_after(write: Callable[[], Any]) -> int:
+            nonlocal loads
+            before = loads
+            await write()
+            await recorder.record(partial(commands.log_activity, text="next"))
+            return loads - before
+
+        first = await recorder.record(partial(commands.log_activity, text="first"))
+        pushed = [e for e, _ in await daemon.pending(10)]
+        # Bookkeeping: positions by acknowledgement and by a pull, the cursor,
+        # a rejection, a requeue.
+        assert await reloads_after(lambda: daemon.mark_acked([(pushed[0], 1)])) == 0
+        own = [e for e, _ in await daemon.pending(10)]
+        assert await reloads_after(lambda: daemon.ingest_remote(own, [2])) == 0
+        assert await reloads_after(lambda: daemon.set_meta({store_module.CURSOR_META: "2"})) == 0
+        queued = (await daemon.pending(1))[0][0]
+        assert (
+            await reloads_after(lambda: daemon.mark_rejected(queued.id, queued.dseq, "x", "y")) == 0
+        )
+        assert await reloads_after(lambda: daemon.requeue_own(queued.dseq)) == 0
+        # New events: recorded, pulled, imported, a retraction.
+        assert (
+            await reloads_after(
+                lambda: daemon.record(partial(commands.log_activity, text="daemon"))
+            )
+            == 1
+        )
+        assert await reloads_after(lambda: daemon.ingest_remote(remote[:1], [9])) == 1
+        assert await reloads_after(lambda: daemon.import_events(remote[1:2])) == 1
+        assert (
+            await reloads_after(
+                lambda: daemon.record(partial(commands.retract, target=first.id, known=True))
+            )
+            == 1
+        )
+        events = await recorder.events()
+        mine = sorted(e.dseq for e in events if e.device == recorder.device)
+        assert mine == list(range(1, len(mine) + 1))  # no dseq given twice
+        assert encode_state(recorder.state) == encode_state(fold(events))
 
 
 async def test_an_earlier_event_another_process_pulled_is_folded_in_before_recording(
@@ -848,7 +886,6 @@ async def test_opening_a_home_whose_settled_events_outran_the_head_repairs_it(
     with sqlite3.connect(home / store_module.DB_NAME) as db:
         db.execute("UPDATE events SET pos = dseq WHERE pos IS NULL")  # settled by a pull
         db.execute("PRAGMA user_version=3")
-        db.execute("DROP TABLE log_stamp")
         assert db.execute("SELECT last_dseq FROM devices").fetchall() == [(3,)]
     async with await LocalStore.open(home, clock=StepClock(seed="x")) as reopened:
         assert await reopened.pending_count() == 0

@@ -109,15 +109,11 @@ _PAGE_QUERY = (
 )
 _BODY_PAGE_QUERY = _PAGE_QUERY.replace(", hlc, device, dseq FROM", " FROM")
 _INSERT_EVENT = "INSERT INTO events (hlc, device, dseq, body) VALUES (?, ?, ?, ?)"
-#: Every transaction that adds events or retractions moves the log's stamp
-#: (store_schema.py, migration 4 says why); these two read and move it.
-_READ_STAMP = "SELECT stamp FROM log_stamp"
 #: A device's head moves up only (imports, pulls and acknowledgements race).
 _RAISE_HEAD = (
     "INSERT INTO devices (device, last_dseq) VALUES (?, ?) ON CONFLICT (device) "
     "DO UPDATE SET last_dseq = max(last_dseq, excluded.last_dseq)"
 )
-_MOVE_STAMP = "UPDATE log_stamp SET stamp = stamp + 1 RETURNING stamp"
 #: How far an event's HLC may run ahead of the time in its UUIDv7 id, for a
 #: lookup by id (both are read from one clock when the event is minted; the
 #: HLC runs ahead only after receiving events from a faster clock).
@@ -164,9 +160,9 @@ class LocalStore:
         self._next_dseq = 1
         self._last_hlc = 0
         self._count = 0
-        #: The log's stamp as this connection last wrote or read it: another
-        #: process added to the log exactly when the stamp on disk differs.
-        self._stamp = 0
+        #: The log's size (``_size_query``) as this connection last read or
+        #: wrote it: another process added events exactly when it differs on disk.
+        self._size = 0
         self._since_snapshot = 0
         self._snapshot_bytes = 0
         #: During a rebuild, the size the final snapshot will roughly have.
@@ -283,7 +279,7 @@ class LocalStore:
     async def _load(self) -> None:
         """Read the log's state from disk, in one read transaction: another
         process's commit between two of these reads would otherwise leave
-        them describing different logs (a stamp older than the state, or the
+        them describing different logs (a size older than the state, or the
         next dseq below an event just settled)."""
         await self._db.execute("BEGIN")
         try:
@@ -295,7 +291,7 @@ class LocalStore:
         db = self._db
         self._data_version = await self._scalar("PRAGMA data_version")
         self._count = await self._scalar("SELECT count(*) FROM events")
-        self._stamp = await self._scalar(_READ_STAMP)
+        self._size = await self._scalar(self._size_query)
         # Every own event is in the push queue or at or below the device's head
         # (every write that takes one off the queue raises the head), so the
         # next dseq is past both.
@@ -619,7 +615,7 @@ class LocalStore:
         the disk by the events being committed, and is reloaded if that fails.
         """
         built: list[tuple[asyncio.Future[Event], Event, tuple[Any, ...]]] = []
-        base = self._stamp
+        base = self._size
         for n, (build, future) in enumerate(group, start=1):
             if future.done():
                 continue  # settled by an earlier attempt, or cancelled
@@ -632,7 +628,7 @@ class LocalStore:
                 event = build(self.state, env)
             except Exception as exc:
                 await self._commit_built(built, base)
-                built, base = [], self._stamp
+                built, base = [], self._size
                 # Refused, perhaps only because another process changed the
                 # log since we loaded it: judge it again on the log as it is.
                 if await self._scalar("PRAGMA data_version") != self._data_version:
@@ -656,7 +652,7 @@ class LocalStore:
                 built.append((future, event, row))
                 continue
             await self._commit_built(built, base)
-            built, base = [], self._stamp
+            built, base = [], self._size
             try:
                 if retraction is None and not self._snapshot_due():
                     self.state = apply(self.state, event)  # a full group: start the next
@@ -683,7 +679,7 @@ class LocalStore:
         base: int,
     ) -> None:
         """Commit events already folded into ``self.state``, in one transaction,
-        built on the log as stamped ``base``.
+        built on the log of size ``base``.
 
         Nothing is inserted if another process added to the log since we
         loaded: the commands must then be validated again against the log as
@@ -694,12 +690,12 @@ class LocalStore:
             return
         try:
             rows = [row for _, _, row in built]
-            written = await self._write(
-                _insert_group, self._data_version, base, rows, rows=len(rows)
+            version = await self._write(
+                _insert_group, self._size_query, self._data_version, base, rows, rows=len(rows)
             )
-            if written is None:
+            if version is None:
                 raise _StaleSequence
-            self._data_version, self._stamp = written
+            self._data_version, self._size = version, base + len(rows)
         except BaseException:
             await self._reload()
             raise
@@ -710,7 +706,7 @@ class LocalStore:
         self, event: Event, row: tuple[Any, ...], retraction: Retraction | None
     ) -> CareerState:
         db = self._db
-        held = self._stamp  # the log this event was built on
+        held = self._size  # the log this event was built on
         await db.execute("BEGIN IMMEDIATE")
         try:
             # (Under the write lock: another process's bookkeeping commits
@@ -719,7 +715,6 @@ class LocalStore:
             if moved and not await self._log_is(held):
                 raise _StaleSequence
             await db.execute(_INSERT_EVENT, row)
-            stamp = await self._scalar(_MOVE_STAMP)
             if retraction is not None:
                 self._retractions.append(await self._insert_retraction(event, retraction))
                 state = await self._state_at(_key(event))
@@ -730,7 +725,7 @@ class LocalStore:
         except BaseException:
             await self._rollback()
             raise
-        self._stamp = stamp
+        self._size = held + 1
         return state
 
     async def _reload(self) -> None:
@@ -748,26 +743,26 @@ class LocalStore:
     async def _log_unchanged(self) -> bool:
         """Whether the events on disk are exactly the ones folded in memory.
 
-        The same stamp means no other process added to the log since this
+        The same size means no other process added to the log since this
         one last wrote or read it; the same count and last key mean no write
         of this one's ran ahead of the disk and failed (recorded events sort
         after everything held, so a state ahead has a later last key).
         """
         if self.state.event_count != self._count:
             return False
-        if not await self._log_is(self._stamp):
+        if not await self._log_is(self._size):
             return False
         return await self._last_key() == self.state.last_key
 
-    async def _log_is(self, stamp: int) -> bool:
-        """Whether the log on disk carries this stamp; if so, ``data_version``
+    async def _log_is(self, size: int) -> bool:
+        """Whether the log on disk has this size; if so, ``data_version``
         is taken as seen."""
         async with self._db.execute(
-            f"SELECT (SELECT data_version FROM pragma_data_version()), ({_READ_STAMP})"
+            f"SELECT (SELECT data_version FROM pragma_data_version()), ({self._size_query})"
         ) as cursor:
             row = await cursor.fetchone()
         assert row is not None
-        if row[1] != stamp:
+        if row[1] != size:
             return False
         self._data_version = row[0]
         return True
@@ -938,7 +933,7 @@ class LocalStore:
         ]
         try:
             state = self._fold_new(events, snapshots) if events else self.state
-            stamp = await self._write(
+            await self._write(
                 _write_in_order,
                 self._data_version,
                 [(pos, e.hlc, e.device, e.dseq) for e, pos in known],
@@ -952,8 +947,7 @@ class LocalStore:
             await self._reload()
             raise
         self.state = state
-        if stamp is not None:
-            self._stamp = stamp
+        self._size += len(events)
         if not events:
             return ImportResult(0, len(known))
         self._remember_heads(heads.items())
@@ -1106,7 +1100,6 @@ class LocalStore:
                     snapshots,
                 )
             await self._upsert_meta(meta)
-            stamp = await self._scalar(_MOVE_STAMP)
             await db.execute("COMMIT")
         except BaseException:
             if inserting is not None and not inserting.done():
@@ -1117,7 +1110,7 @@ class LocalStore:
             raise
         self._remember_heads(written)
         self.state = state
-        self._stamp = stamp
+        self._size += len(fresh)
         self._count += len(fresh)
         remote_max = max(e.hlc for e, _ in fresh)
         self._last_hlc = hlc_clock.receive(self._last_hlc, remote_max, self._clock.now_ms())
@@ -1193,6 +1186,25 @@ class LocalStore:
         return happened_by(await self.events(), when)
 
     # --- the outbox (sync) ------------------------------------------------------------
+
+    @property
+    def _size_query(self) -> str:
+        """The log's size: every device's highest dseq held, summed, read in
+        index lookups and the small ``devices`` table, never by counting.
+
+        Each device's events are held gapless (see ``_add_foreign``), so this
+        is the number of events, and only a transaction that adds events
+        changes it: a sync daemon's bookkeeping (positions, its cursor, a
+        rejection, a requeue) leaves it as it was. Another process's device
+        heads are in ``devices``; this device's highest dseq is its head there
+        or the push queue's last, whichever is higher (every write that takes
+        an event off the queue raises the head)."""
+        own = f"'{self.device}'"
+        return (
+            f"SELECT (SELECT coalesce(sum(last_dseq), 0) FROM devices WHERE device <> {own})"
+            f" + max((SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = {own}),"
+            f" (SELECT coalesce(max(dseq), 0) FROM events WHERE {self._queued}))"
+        )
 
     @property
     def _queued(self) -> str:
@@ -1423,9 +1435,8 @@ def _write_in_order(
     heads: list[tuple[str, int]],
     snapshots: list[tuple[int, str, int, int, bytes]],
     meta: list[tuple[str, str]],
-) -> int | None:
-    """The writes of ``_add_in_order``, in one transaction; the log's new
-    stamp if events were added."""
+) -> None:
+    """The writes of ``_add_in_order``, in one transaction."""
     _begin_immediate(db, wait)
     try:
         if rows and db.execute("PRAGMA data_version").fetchone()[0] != data_version:
@@ -1439,12 +1450,10 @@ def _write_in_order(
                 "AND pos IS NULL",
                 known,
             )
-        stamp = None
         if rows:
             db.executemany(
                 "INSERT INTO events (hlc, device, dseq, body, pos) VALUES (?, ?, ?, ?, ?)", rows
             )
-            stamp = _move_stamp(db)
         if heads:
             db.executemany(_RAISE_HEAD, heads)
         if snapshots:
@@ -1464,24 +1473,24 @@ def _write_in_order(
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return stamp
 
 
 def _insert_group(
     db: sqlite3.Connection,
     wait: bool,
+    size_query: str,
     data_version: int,
     base: int,
     rows: list[tuple[Any, ...]],
-) -> tuple[int, int] | None:
-    """A group of recorded events in one transaction, built on the log as
-    stamped ``base``. Returns the connection's ``data_version`` as of the
-    commit and the log's new stamp, or None (nothing stored) if another
-    process added to the log since.
+) -> int | None:
+    """A group of recorded events in one transaction, built on the log of
+    size ``base``. Returns the connection's ``data_version`` as of the
+    commit, or None (nothing stored) if another process added to the log
+    since.
 
     The check is made under the write lock, so no other commit can slip in
     between it and the insert (checked outside, a daemon committing every few
-    milliseconds could keep a recording program failing). It reads the stamp
+    milliseconds could keep a recording program failing). It reads the size
     only when another process has committed at all. One prepared INSERT run
     per row: a multi-row VALUES statement would be compiled anew for every
     group size.
@@ -1489,23 +1498,16 @@ def _insert_group(
     _begin_immediate(db, wait)
     try:
         version = int(db.execute("PRAGMA data_version").fetchone()[0])
-        if version != data_version and db.execute(_READ_STAMP).fetchone()[0] != base:
+        if version != data_version and db.execute(size_query).fetchone()[0] != base:
             db.execute("ROLLBACK")
             return None
         db.executemany(_INSERT_EVENT, rows)
-        stamp = _move_stamp(db)
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return version, stamp
-
-
-def _move_stamp(db: sqlite3.Connection) -> int:
-    """Move the log's stamp on (inside the caller's transaction); the new stamp."""
-    ((stamp,),) = db.execute(_MOVE_STAMP).fetchall()
-    return int(stamp)
+    return version
 
 
 def _write_acks(

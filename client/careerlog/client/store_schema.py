@@ -110,24 +110,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             AND dseq IN (SELECT dseq FROM rejected)""",
         "DROP TABLE outbox",
     ),
-    # 4: a stamp that every transaction adding events or retractions moves
-    # on by one. A process holding the log folded in memory compares it, under
-    # the write lock, whenever another process has committed, to tell a sync
-    # daemon's bookkeeping (positions, cursor: nothing to re-fold) from new
-    # events. Counting the log instead cost milliseconds per check at tens of
-    # thousands of events, held the write lock meanwhile, and ran after every
-    # push result the daemon wrote. Older Careerlogs refuse this schema, so
-    # every writer of a home that has the stamp moves it.
+    # 4: a repair. A pull that gave positions to this device's own events took
+    # them off the push queue without raising the device's head, so a process
+    # loading then could pick a dseq already used, and the store's measure of
+    # the log's size (``LocalStore._size_query``) missed them. The store now
+    # raises the head there too; the head covers them from now on.
     (
-        """CREATE TABLE log_stamp (
-            one   INTEGER PRIMARY KEY CHECK (one = 1),
-            stamp INTEGER NOT NULL
-        )""",
-        "INSERT INTO log_stamp (one, stamp) VALUES (1, 0)",
-        # Repair: a pull that gave this device's own events their positions
-        # took them off the push queue without raising the device's head, so
-        # a process loading then could pick a dseq already used (the store
-        # now raises the head there too). The head covers them from now on.
         """INSERT INTO devices (device, last_dseq)
             SELECT device, max(dseq) FROM events
             WHERE device = (SELECT value FROM meta WHERE key = 'device') AND pos IS NOT NULL
