@@ -26,6 +26,20 @@ from tests.client.conftest import START_MS, StepClock
 from tests.lockholder import other_connection, release_later
 
 
+class _LoadCounter:
+    """Counts how often ``store`` reads the log from disk again (``_load``)."""
+
+    def __init__(self, store: LocalStore, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        load = store._load
+
+        async def counting() -> None:
+            self.count += 1
+            await load()
+
+        monkeypatch.setattr(store, "_load", counting)
+
+
 async def _goal(store: LocalStore, title: str = "Ship the platform", **kw: object) -> str:
     event = await store.record(
         partial(commands.set_goal, title=title, due_on=date(2026, 9, 1), target=10, **kw)
@@ -527,23 +541,15 @@ async def test_another_process_recording_positions_does_not_force_a_refold(
             await recorder.record(partial(commands.log_activity, text=f"n{n}"))
         queued = await daemon.pending(10)
         await daemon.mark_acked([(e, pos) for pos, (e, _) in enumerate(queued, 1)])
-        loads = 0
-        load = recorder._load
-
-        async def counting() -> None:
-            nonlocal loads
-            loads += 1
-            await load()
-
-        monkeypatch.setattr(recorder, "_load", counting)
+        loads = _LoadCounter(recorder, monkeypatch)
         event = await recorder.record(partial(commands.log_activity, text="after the push"))
         assert event.dseq == 6
-        assert loads == 0  # only positions changed: nothing to re-fold
+        assert loads.count == 0  # only positions changed: nothing to re-fold
         # A new event from the other process does make it re-read the log.
         await daemon.record(partial(commands.log_activity, text="from the daemon"))
         event = await recorder.record(partial(commands.log_activity, text="and again"))
         assert event.dseq == 8
-        assert loads == 1
+        assert loads.count == 1
         assert encode_state(recorder.state) == encode_state(fold(await recorder.events()))
     finally:
         await recorder.close()
@@ -561,22 +567,13 @@ async def test_only_another_processs_new_events_make_a_recorder_read_the_log_aga
         await LocalStore.open(home, clock=StepClock(seed="r")) as recorder,
         await LocalStore.open(home, clock=StepClock(seed="d")) as daemon,
     ):
-        loads = 0
-        load = recorder._load
-
-        async def counting() -> None:
-            nonlocal loads
-            loads += 1
-            await load()
-
-        monkeypatch.setattr(recorder, "_load", counting)
+        loads = _LoadCounter(recorder, monkeypatch)
 
         async def reloads_after(write: Callable[[], Any]) -> int:
-            nonlocal loads
-            before = loads
+            before = loads.count
             await write()
             await recorder.record(partial(commands.log_activity, text="next"))
-            return loads - before
+            return loads.count - before
 
         first = await recorder.record(partial(commands.log_activity, text="first"))
         pushed = [e for e, _ in await daemon.pending(10)]
@@ -675,19 +672,11 @@ async def test_a_daemon_getting_back_what_it_pushed_does_not_reload_the_log(
         for n in range(5):  # recorded after the daemon loaded the log
             await recorder.record(partial(commands.log_activity, text=f"n{n}"))
         pushed = [e for e, _ in await daemon.pending(10)]
-        loads = 0
-        load = daemon._load
-
-        async def counting() -> None:
-            nonlocal loads
-            loads += 1
-            await load()
-
-        monkeypatch.setattr(daemon, "_load", counting)
+        loads = _LoadCounter(daemon, monkeypatch)
         result = await daemon.ingest_remote(pushed, [1, 2, 3, 4, 5])  # back in a page
 
         assert (result.added, result.duplicates) == (0, 5)
-        assert loads == 0
+        assert loads.count == 0
         assert await daemon.pending_count() == 0
 
 
