@@ -125,3 +125,19 @@ async def test_a_sender_that_found_no_watcher_stays_quiet_for_a_while(
     finally:
         sender.close()
         listener.close()
+
+
+async def test_a_watcher_given_a_relative_home_removes_its_socket_from_anywhere(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(home.parent)
+    wakes = Wakes()
+    listener = WakeListener.bind(Path(home.name), wakes)  # a watcher started beside the home
+    assert listener is not None
+    monkeypatch.chdir(home)  # (the process moved on)
+    try:
+        WakeSender(Path(".")).send()  # a command run inside the home
+        await asyncio.wait_for(wakes.seen.wait(), 5)
+    finally:
+        listener.close()
+    assert not (home / WAKE_FILE).exists()

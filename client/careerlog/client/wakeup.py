@@ -40,7 +40,9 @@ def _address(home: Path) -> str | None:
     """The socket's address, or None where a watcher cannot bind one."""
     if not hasattr(socket, "AF_UNIX"):
         return None
-    path = str(home / WAKE_FILE)
+    # Absolute: a sender and a watcher started in different directories
+    # must name the same socket.
+    path = str(home.absolute() / WAKE_FILE)
     return path if len(os.fsencode(path)) <= _MAX_ADDRESS_BYTES else None
 
 
