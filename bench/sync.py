@@ -601,7 +601,8 @@ async def stream(
     """A records ``count`` events as fast as it can; its sync engine (another
     process, ``SyncEngine.watch`` on the same home) pushes them; B stores them.
     The rate runs from A's first record to B's commit of the last event.
-    Also: how long A took to record them all, and B's events stored by then."""
+    Also the seconds from A's first record to its last, and to B's commit of
+    the last event."""
     start = time.perf_counter()
     await record_many(store, count)
     recorded = time.perf_counter() - start

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,3 +51,12 @@ async def store(tmp_path: Path, clock: StepClock) -> AsyncIterator[LocalStore]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path, for homes whose wake-up socket must fit
+    a socket address (about 100 bytes; pytest's tmp_path can be longer)."""
+    path = Path(tempfile.mkdtemp(prefix="clw", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

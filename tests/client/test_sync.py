@@ -12,11 +12,9 @@ import asyncio
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -230,7 +228,10 @@ async def test_watch_receives_an_event_within_a_second(
 
 
 async def test_a_watching_engine_pushes_at_once_what_another_process_records(
-    server: LiveServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    server: LiveServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    short_dir: Path,
 ) -> None:
     from careerlog.client import commands
     from careerlog.client import sync as sync_module
@@ -239,33 +240,29 @@ async def test_a_watching_engine_pushes_at_once_what_another_process_records(
 
     # Only a wake-up can make the engine look at its outbox in this test.
     monkeypatch.setattr(sync_module, "POLL_S", 60.0)
-    short = Path(tempfile.mkdtemp(prefix="clw", dir="/tmp"))  # a socket address is short
-    try:
-        a = Device(short / "a", capsys)
-        user = await server.user("ada")
-        await a.login(server, user)
-        token = read_token(a.home)
-        assert token is not None
-        async with await LocalStore.open(a.home, create=False) as store:
-            synced = asyncio.Event()
-            engine = SyncEngine(store, server.http_url, token, on_round=lambda _: synced.set())
-            watching = asyncio.create_task(engine.watch())
-            try:
-                await asyncio.wait_for(synced.wait(), 10)  # connected, nothing to do
-                # Another connection to the home, as a `careerlog log` process has.
-                async with await LocalStore.open(a.home, create=False) as cli:
-                    for n in range(3):
-                        await cli.record(partial(commands.log_activity, text=f"n{n}"))
-                        recorded = time.monotonic()
-                        while await server.store.head(user) < n + 1:
-                            assert time.monotonic() - recorded < 5, "no wake-up reached the engine"
-                            await asyncio.sleep(0.005)
-            finally:
-                engine.stop()
-                await asyncio.wait_for(watching, 10)
-        assert not (a.home / "sync.wake").exists()  # the engine's socket goes with it
-    finally:
-        shutil.rmtree(short, ignore_errors=True)
+    a = Device(short_dir / "a", capsys)
+    user = await server.user("ada")
+    await a.login(server, user)
+    token = read_token(a.home)
+    assert token is not None
+    async with await LocalStore.open(a.home, create=False) as store:
+        synced = asyncio.Event()
+        engine = SyncEngine(store, server.http_url, token, on_round=lambda _: synced.set())
+        watching = asyncio.create_task(engine.watch())
+        try:
+            await asyncio.wait_for(synced.wait(), 10)  # connected, nothing to do
+            # Another connection to the home, as a `careerlog log` process has.
+            async with await LocalStore.open(a.home, create=False) as cli:
+                for n in range(3):
+                    await cli.record(partial(commands.log_activity, text=f"n{n}"))
+                    recorded = time.monotonic()
+                    while await server.store.head(user) < n + 1:
+                        assert time.monotonic() - recorded < 5, "no wake-up reached the engine"
+                        await asyncio.sleep(0.005)
+        finally:
+            engine.stop()
+            await asyncio.wait_for(watching, 10)
+    assert not (a.home / "sync.wake").exists()  # the engine's socket goes with it
 
 
 async def test_an_offline_device_with_10000_events_syncs_in_one_go(

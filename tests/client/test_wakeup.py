@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +13,8 @@ from careerlog.client.wakeup import WAKE_FILE, WakeListener, WakeSender
 
 
 @pytest.fixture
-def home() -> Iterator[Path]:
-    """A home with a short path: a socket address holds about 100 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="clw", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def home(short_dir: Path) -> Path:
+    return short_dir
 
 
 class Wakes:

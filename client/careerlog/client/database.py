@@ -102,8 +102,7 @@ class Connection(aiosqlite.Connection):
 
         ``work`` must be one transaction that it begins with ``BEGIN
         IMMEDIATE`` and rolls back if it raises, so that ``Busy`` leaves
-        nothing done. ``rows``: how many it writes, towards the next
-        checkpoint.
+        nothing done. ``rows``: how many it writes, towards the next checkpoint.
         """
         if not self.idle:
             raise Busy("the connection's thread is busy")

@@ -292,14 +292,7 @@ class LocalStore:
         self._data_version = await self._scalar("PRAGMA data_version")
         self._count = await self._scalar("SELECT count(*) FROM events")
         self._size = await self._scalar(self._size_query)
-        # Every own event is in the push queue or at or below the device's head
-        # (every write that takes one off the queue raises the head), so the
-        # next dseq is past both.
-        self._next_dseq = 1 + await self._scalar(
-            "SELECT max((SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?),"
-            f" (SELECT coalesce(max(dseq), 0) FROM events WHERE {self._queued}))",
-            self.device,
-        )
+        self._next_dseq = 1 + await self._scalar(f"SELECT {self._own_last}")
         self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
         self._retractions = []
         self._heads = None  # read again when next needed
@@ -1196,13 +1189,20 @@ class LocalStore:
         is the number of events, and only a transaction that adds events
         changes it: a sync daemon's bookkeeping (positions, its cursor, a
         rejection, a requeue) leaves it as it was. Another process's device
-        heads are in ``devices``; this device's highest dseq is its head there
-        or the push queue's last, whichever is higher (every write that takes
-        an event off the queue raises the head)."""
-        own = f"'{self.device}'"
+        heads are in ``devices``; this device's is ``_own_last``."""
         return (
-            f"SELECT (SELECT coalesce(sum(last_dseq), 0) FROM devices WHERE device <> {own})"
-            f" + max((SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = {own}),"
+            "SELECT (SELECT coalesce(sum(last_dseq), 0) FROM devices"
+            f" WHERE device <> '{self.device}') + {self._own_last}"
+        )
+
+    @property
+    def _own_last(self) -> str:
+        """SQL expression of this device's highest dseq held: its head in
+        ``devices`` or the push queue's last, whichever is higher. Every own
+        event is in the queue or at or below the head (every write that takes
+        one off the queue raises the head)."""
+        return (
+            f"max((SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = '{self.device}'),"
             f" (SELECT coalesce(max(dseq), 0) FROM events WHERE {self._queued}))"
         )
 
