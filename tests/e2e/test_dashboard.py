@@ -565,6 +565,30 @@ async def test_a_token_revoked_mid_session_returns_to_sign_in(page: Page, career
     assert await page.evaluate("sessionStorage.length") == 0
 
 
+async def test_a_stale_request_that_meets_the_revocation_still_says_why(
+    page: Page, career: Career
+) -> None:
+    """A request of a page already left can be the one to get the 401; the next page says why."""
+    from playwright.async_api import expect
+
+    await sign_in(page, career, await career.server.device(career.person, "web-stale"))
+    await expect(page.locator("[data-goal]").first).to_be_visible()
+    assert await career.server.store.revoke_device(career.person, "web-stale", 1)
+    # The same module instance the app uses, so this is the app's own request.
+    outcome = await page.evaluate(
+        "import('/dashboard/assets/api.js').then((api) => api.get('/v1/me'))"
+        ".then(() => 'answered', (error) => error.status)"
+    )
+    assert outcome == 401
+    await page.get_by_role("link", name="Analytics").click()
+    await expect(page.get_by_role("heading", name="Sign in to Careerlog")).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text("This token is not valid")
+    # Said once: signing out from a fresh session later gives its own notice only.
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Sign in to Careerlog")).to_be_visible()
+    await expect(page.get_by_role("status")).to_have_count(0)
+
+
 async def test_an_organisation_admin_sees_aggregates_of_five_or_more(
     page: Page, career: Career
 ) -> None:

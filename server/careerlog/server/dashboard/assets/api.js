@@ -27,8 +27,21 @@ export function session() {
   return { token, device: sessionStorage.getItem(DEVICE_KEY), name: sessionStorage.getItem(NAME_KEY) };
 }
 
-function forget() {
+// Why the last session ended, when the server ended it. Any request may be the
+// one that meets the 401, including a stale one whose page the user has already
+// left; the next page rendered must still say why the user is signed out.
+let endedBecause = null;
+
+function forget(reason = null) {
   for (const key of [TOKEN_KEY, DEVICE_KEY, MINTED_KEY, NAME_KEY]) sessionStorage.removeItem(key);
+  endedBecause = reason;
+}
+
+// The reason the server ended the session, once: a later sign-in page has none.
+export function takeEndReason() {
+  const reason = endedBecause;
+  endedBecause = null;
+  return reason;
 }
 
 function explain(status, detail, path) {
@@ -99,6 +112,7 @@ export async function signIn(pasted) {
   }
   const devices = await request("GET", "/v1/devices", { token });
   const current = (devices || []).find((d) => d.current);
+  endedBecause = null;
   sessionStorage.setItem(TOKEN_KEY, token);
   sessionStorage.setItem(DEVICE_KEY, current ? current.device : "");
   if (minted) sessionStorage.setItem(MINTED_KEY, "1");
@@ -130,11 +144,11 @@ export async function signOut() {
 // GET a JSON resource with the session's token; a 401 ends the session.
 export async function get(path, params) {
   const current = session();
-  if (!current) throw new ApiError(401, explain(401, "", path));
+  if (!current) throw new ApiError(401, endedBecause || explain(401, "", path));
   try {
     return await request("GET", path, { token: current.token, params });
   } catch (error) {
-    if (error.status === 401) forget();
+    if (error.status === 401) forget(error.message);
     throw error;
   }
 }

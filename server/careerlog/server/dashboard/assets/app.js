@@ -5,7 +5,7 @@
 // the back button and bookmarks work and the server serves one page. Each view is an async function that fills
 // the main region; a failed request shows its message there, in words.
 
-import { ApiError, session, signIn, signOut } from "./api.js";
+import { ApiError, session, signIn, signOut, takeEndReason } from "./api.js";
 import { errorBox, h, replace } from "./dom.js";
 import { analyticsView } from "./analytics.js";
 import { coachView, personGoalView, personView } from "./coach.js";
@@ -101,8 +101,10 @@ function showSignIn(notice) {
         try {
           await signIn(input.value);
           input.value = "";
+          // Changing the fragment renders (hashchange); rendering here as well
+          // would race two renders of one page.
           if (!location.hash || location.hash === "#/") location.hash = "#/goals";
-          await render({ focus: true });
+          else await render({ focus: true });
         } catch (failure) {
           error.textContent = failure instanceof ApiError ? failure.message : String(failure);
           error.hidden = false;
@@ -134,7 +136,7 @@ function showSignIn(notice) {
 async function render({ focus = false } = {}) {
   const current = session();
   if (!current) {
-    showSignIn();
+    showSignIn(takeEndReason());
     return;
   }
   const hash = location.hash && location.hash !== "#/" ? location.hash : "#/goals";
@@ -168,6 +170,7 @@ async function render({ focus = false } = {}) {
   } catch (error) {
     if (ticket !== renderCount) return;
     if (error instanceof ApiError && error.status === 401) {
+      takeEndReason(); // shown here; a later sign-in page must not repeat it
       showSignIn(error.message);
       return;
     }
