@@ -18,9 +18,9 @@ PostgreSQL two nodes share the database. Rows:
   (``SyncEngine.watch`` in a separate process) has committed it to its own
   LocalStore; 1,000 idle devices (of 100 other users) are connected.
 - streaming: A's recording program (this process) records events one per
-  ``LocalStore.record`` call, as fast as it can: up to 256 calls in flight,
-  each returning after its commit (the store commits the waiting calls as one
-  group). A's sync daemon (``SyncEngine.watch`` on the same home, another
+  ``LocalStore.record`` call, as fast as it can: 256 callers, each awaiting
+  its call's commit before making the next (the store commits the waiting
+  calls as one group). A's sync daemon (``SyncEngine.watch`` on the same home, another
   process) pushes them, one push in flight, everything waiting in the next
   batch (up to ``max_batch``); until B has committed them all. Raw limit:
   A's ``LocalStore.record`` alone, called the same way.
@@ -560,24 +560,20 @@ RECORDS_IN_FLIGHT = 256
 
 async def record_many(store: LocalStore, count: int) -> None:
     """Record ``count`` events one per ``record`` call, as fast as possible:
-    up to ``RECORDS_IN_FLIGHT`` calls in flight, each awaited to its commit."""
-    room = asyncio.Semaphore(RECORDS_IN_FLIGHT)
-    failed: list[BaseException] = []
+    ``RECORDS_IN_FLIGHT`` callers, each awaiting its call's commit before it
+    makes the next.
 
-    def done(task: asyncio.Task[Event]) -> None:
-        room.release()
-        if not task.cancelled() and task.exception() is not None:
-            failed.append(task.exception())  # type: ignore[arg-type]
+    (Callers, not a task per call: a task, a semaphore and a done-callback per
+    event cost the recording process 11-15 µs an event that are the harness's,
+    not the store's.)
+    """
+    numbers = iter(range(count))
 
-    tasks = []
-    for n in range(count):
-        await room.acquire()
-        task = asyncio.ensure_future(record_one(store, n))
-        task.add_done_callback(done)
-        tasks.append(task)
-    await asyncio.gather(*tasks)
-    if failed:
-        raise failed[0]
+    async def caller() -> None:
+        for n in numbers:
+            await record_one(store, n)
+
+    await asyncio.gather(*(caller() for _ in range(min(RECORDS_IN_FLIGHT, count))))
 
 
 async def record_rate(home: Path, count: int) -> tuple[float, float]:
