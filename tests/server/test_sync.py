@@ -84,6 +84,41 @@ async def test_a_push_is_acknowledged_and_reaches_the_other_device_live(
     await phone.close()
 
 
+async def test_a_pusher_that_asks_is_not_sent_back_what_it_pushed(server: LiveServer) -> None:
+    user = await server.user("ada")
+    token = await server.device(user, "laptop")
+    laptop = await Peer.open(server.ws_url, token, "laptop", skip_acknowledged=True)
+    phone = await Peer.open(server.ws_url, await server.device(user, "phone"), "phone")
+    await laptop.push([activity("laptop", 1), activity("laptop", 2)])
+    assert [r.pos for r in (await laptop.expect(PushResult)).results] == [1, 2]
+    # Only the cursor's move: none of its own bytes come back.
+    assert await laptop.expect(Events) == Events(items=[], head=2, upto=2)
+    await laptop.send(Ack(cursor=2))
+    assert [item.pos for item in (await phone.expect(Events)).items] == [1, 2]
+    await phone.send(Ack(cursor=2))
+    # Another device's event between the laptop's is sent; the laptop's are not.
+    phones = activity("phone", 1)
+    await phone.push([phones])
+    assert (await phone.expect(PushResult)).results == [Result(status="accepted", pos=3)]
+    page = await laptop.expect(Events)
+    assert [bytes(item.event) for item in page.items] == [phones]
+    assert page.upto == 0  # its items say where it ends
+    await laptop.send(Ack(cursor=3))
+    await laptop.push([activity("laptop", 3)])
+    assert (await laptop.expect(PushResult)).results == [Result(status="accepted", pos=4)]
+    assert await laptop.expect(Events) == Events(items=[], head=4, upto=4)
+    await laptop.send(Ack(cursor=4))
+    await assert_silent(laptop)
+    # On a new connection, events pushed on the old one come back like any other.
+    await laptop.close()
+    assert laptop.welcome is not None
+    epoch = laptop.welcome.epoch
+    laptop = await Peer.open(server.ws_url, token, "laptop", 2, epoch, skip_acknowledged=True)
+    assert [item.pos for item in (await laptop.expect(Events)).items] == [3, 4]
+    await laptop.close()
+    await phone.close()
+
+
 async def test_a_device_catches_up_in_acked_pages(settings: Settings) -> None:
     limits = msgspec.structs.replace(DEFAULT_LIMITS, page_size=2)
     async with running(dataclasses.replace(settings, limits=limits)) as server:

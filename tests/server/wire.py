@@ -89,16 +89,28 @@ class Peer:
 
     @classmethod
     async def open(
-        cls, ws_url: str, token: str, device: str, cursor: int = 0, epoch: str | None = None
+        cls,
+        ws_url: str,
+        token: str,
+        device: str,
+        cursor: int = 0,
+        epoch: str | None = None,
+        *,
+        skip_acknowledged: bool = False,
     ) -> Peer:
         """Connect and complete the handshake."""
         peer = await cls.connect(ws_url, token, device)
-        await peer.hello(cursor, epoch=epoch)
+        await peer.hello(cursor, epoch=epoch, skip_acknowledged=skip_acknowledged)
         peer.welcome = await peer.expect(Welcome)
         return peer
 
     async def hello(
-        self, cursor: int = 0, *, epoch: str | None = None, protocol: int = PROTOCOL_VERSION
+        self,
+        cursor: int = 0,
+        *,
+        epoch: str | None = None,
+        protocol: int = PROTOCOL_VERSION,
+        skip_acknowledged: bool = False,
     ) -> None:
         await self.send(
             Hello(
@@ -107,6 +119,7 @@ class Peer:
                 cursor=cursor,
                 epoch=epoch,
                 client_time_ms=now_ms(),
+                skip_acknowledged=skip_acknowledged,
             )
         )
 
@@ -137,7 +150,7 @@ class Peer:
             if isinstance(message, kind):
                 return message
             assert isinstance(message, Events), f"expected {kind.__name__}, got {message!r}"
-            await self.send(Ack(cursor=message.items[-1].pos))
+            await self.send(Ack(cursor=message.upto or message.items[-1].pos))
 
     async def closed(self) -> tuple[int | None, str | None]:
         """Wait for the server to close; return the close code and reason."""

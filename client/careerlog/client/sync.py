@@ -422,8 +422,8 @@ class SyncEngine:
                     if isinstance(message, Push):
                         self._in_flight = True
                     await self._send(encode_frame(message))
-                case StoreRemote(items=items, head=head):
-                    await self._store_remote(session, items, head)
+                case StoreRemote(items=items, head=head, cursor=cursor):
+                    await self._store_remote(session, items, head, cursor)
                 case PushOutcome(events=events, results=results):
                     self._in_flight = False
                     await self._record_outcome(events, results)
@@ -454,9 +454,12 @@ class SyncEngine:
         except ConnectionClosed:
             raise _Reconnect("the connection dropped") from None
 
-    async def _store_remote(self, session: ClientSession, page: Sequence[Item], head: int) -> None:
-        # A watching device gets its own pushed events back in its pages
-        # (they are in the user's log). Those already acknowledged are held
+    async def _store_remote(
+        self, session: ClientSession, page: Sequence[Item], head: int, cursor: int
+    ) -> None:
+        # The server leaves out of the pages the events it acknowledged to
+        # this connection; this device's own events pushed on an earlier
+        # connection still come back. Those already acknowledged are held
         # with their pos: storing them again would change nothing, and
         # decoding them costs as much as a foreign event's. Two envelope
         # fields, read without the body, tell them apart.
@@ -471,7 +474,6 @@ class SyncEngine:
             bodies.append(bytes(item.event))
             positions.append(item.pos)
         events = [decode_event(body) for body in bodies]
-        cursor = page[-1].pos
         # The cursor commits with the events (alone when none is left): a
         # crash cannot separate them.
         result = await self.store.ingest_remote(

@@ -296,15 +296,15 @@ class World:
                     device.offset_ms = offset
                 case ResendFrom(dseq=dseq):
                     pending.extend(conn.client.push(device.own[dseq - 1 :]))
-                case StoreRemote(items=items):
+                case StoreRemote(items=items, cursor=cursor):
                     for item in items:
                         event = decode_event(bytes(item.event))
                         device.known.setdefault(event.id, event)
                         if event.device == name:
                             device.pos_of[event.dseq] = item.pos
                         device.clock = hlc.receive(device.clock, event.hlc, self.now_ms)
-                    device.cursor = items[-1].pos
-                    pending.extend(conn.client.stored(items[-1].pos))
+                    device.cursor = cursor
+                    pending.extend(conn.client.stored(cursor))
                 case PushOutcome(events=events, results=results):
                     for body, result in zip(events, results, strict=True):
                         dseq = decode_event(body).dseq

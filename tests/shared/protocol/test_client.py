@@ -77,7 +77,12 @@ def test_start_sends_hello_with_cursor_epoch_and_time() -> None:
     assert c.start() == [
         Send(
             Hello(
-                protocol=PROTOCOL_VERSION, device="laptop", cursor=12, epoch="e1", client_time_ms=T0
+                protocol=PROTOCOL_VERSION,
+                device="laptop",
+                cursor=12,
+                epoch="e1",
+                client_time_ms=T0,
+                skip_acknowledged=True,
             )
         )
     ]
@@ -191,7 +196,7 @@ def test_result_count_must_match_the_batch() -> None:
 def test_pages_are_stored_before_they_are_acked() -> None:
     c = opened(head=3)
     actions = c.receive(Events(items=[item(1), item(2)], head=3), T0)
-    assert actions == [StoreRemote([item(1), item(2)], 3)]
+    assert actions == [StoreRemote([item(1), item(2)], 3, 2)]
     assert c.cursor == 0  # nothing acknowledged until stored
     assert c.stored(2) == [Send(Ack(cursor=2))]
     assert c.cursor == 2
@@ -217,10 +222,10 @@ def test_a_window_takes_pages_ahead_and_stores_them_in_order() -> None:
     assert hello.window == 2
     c.receive(welcome(head=5, window=2), T0)
     assert c.receive(Events(items=[item(1), item(2)], head=5), T0) == [
-        StoreRemote([item(1), item(2)], 5)
+        StoreRemote([item(1), item(2)], 5, 2)
     ]
     assert c.receive(Events(items=[item(3), item(4)], head=5), T0) == [
-        StoreRemote([item(3), item(4)], 5)
+        StoreRemote([item(3), item(4)], 5, 4)
     ]
     # A third page would exceed the window granted.
     with pytest.raises(RuntimeError):
@@ -246,6 +251,35 @@ def test_pages_beyond_the_granted_window_are_unexpected() -> None:
     assert c.window == 1
     c.receive(Events(items=[item(1)], head=3), T0)
     assert closed_with(c.receive(Events(items=[item(2)], head=3), T0)) == codes.UNEXPECTED_MESSAGE
+
+
+def test_a_page_that_left_out_acknowledged_events_moves_the_cursor_to_upto() -> None:
+    c = opened(head=6)
+    # 3 and 4 were this connection's pushes, 6 too: left out by the server.
+    assert c.receive(Events(items=[item(1), item(2), item(5)], head=6, upto=6), T0) == [
+        StoreRemote([item(1), item(2), item(5)], 6, 6)
+    ]
+    assert c.stored(6) == [Send(Ack(cursor=6))]
+    # A page of nothing but left-out events still moves the cursor.
+    c.receive(Events(items=[], head=8, upto=8), T0)
+    assert c.stored(8) == [Send(Ack(cursor=8))]
+    assert c.cursor == 8
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        Events(items=[], head=2),  # nothing at all
+        Events(items=[item(3)], head=3, upto=2),  # upto before its own items
+        Events(items=[], head=4, upto=4),  # fine, but this client never asked
+    ],
+)
+def test_pages_that_skip_what_they_may_not_are_unexpected(page: Events) -> None:
+    asked = page.upto != 4
+    c = ClientSession("laptop", 0, None, T0, skip_acknowledged=asked)
+    c.start()
+    c.receive(welcome(head=4), T0)
+    assert closed_with(c.receive(page, T0)) == codes.UNEXPECTED_MESSAGE
 
 
 def test_stored_must_match_the_page() -> None:

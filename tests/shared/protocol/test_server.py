@@ -16,6 +16,7 @@ from careerlog.shared.protocol import (
     Events,
     Gap,
     Hello,
+    Item,
     Limits,
     Ping,
     Pong,
@@ -30,6 +31,7 @@ from careerlog.shared.protocol import (
     Welcome,
     codes,
 )
+from careerlog.shared.protocol import server as server_module
 from tests.shared.protocol.harness import T0, activity
 
 LIMITS = Limits(
@@ -167,6 +169,71 @@ def test_push_becomes_append_then_push_result() -> None:
     assert sent(actions) == [PushResult(batch=1, results=results)]
     assert actions[-1] == Read(after=0, limit=2)  # its own events come back as the tail
     assert s.device_head == 2
+
+
+def test_a_client_that_asks_is_spared_its_acknowledged_events() -> None:
+    s = session()
+    s.receive(hello(skip_acknowledged=True), T0)
+    s.receive(Push(batch=1, events=[raw("laptop", 1), raw("laptop", 2)]), T0)
+    results = [Result(status="accepted", pos=1), Result(status="accepted", pos=2)]
+    actions = s.appended(results, head=2)
+    # Nothing but its own events after the cursor: no read, the cursor moves.
+    assert sent(actions) == [PushResult(batch=1, results=results), Events(items=[], head=2, upto=2)]
+    assert not any(isinstance(a, Read) for a in actions)
+    assert s.receive(Ack(cursor=2), T0) == []
+
+
+def test_own_events_mixed_with_others_are_left_out_of_the_page() -> None:
+    s = session(head=1)
+    s.receive(hello(skip_acknowledged=True), T0)
+    s.read_done([(1, b"\x81")], head=1)  # another device's event
+    s.receive(Push(batch=1, events=[raw("laptop", 1), raw("laptop", 2)]), T0)
+    # Another device committed pos 2 before this push got 3 and 4; then pos 5.
+    results = [Result(status="accepted", pos=3), Result(status="accepted", pos=4)]
+    actions = s.appended(results, head=5)
+    assert sent(actions) == [PushResult(batch=1, results=results)]
+    assert s.receive(Ack(cursor=1), T0) == [Read(after=1, limit=2)]
+    (page,) = sent(s.read_done([(2, b"\x82"), (3, b"\x83")], head=5))
+    assert page == Events(items=[Item(pos=2, event=msgspec.Raw(b"\x82"))], head=5, upto=3)
+    # The read after the cursor skips 4 (acknowledged, right after it).
+    assert s.receive(Ack(cursor=3), T0) == [Read(after=4, limit=2)]
+    (page,) = sent(s.read_done([(5, b"\x85")], head=5))
+    assert page == Events(items=[Item(pos=5, event=msgspec.Raw(b"\x85"))], head=5)
+
+
+def test_a_duplicate_already_sent_is_not_skipped_again_and_others_get_everything() -> None:
+    s = session(head=2)
+    s.receive(hello(skip_acknowledged=True), T0)
+    s.read_done([(1, b"\x81"), (2, b"\x82")], head=2)
+    s.receive(Ack(cursor=2), T0)
+    # A resend after a lost answer: pos 2 was sent in a page already.
+    s.receive(Push(batch=1, events=[raw("laptop", 1)]), T0)
+    actions = s.appended([Result(status="duplicate", pos=2)], head=2)
+    assert sent(actions) == [PushResult(batch=1, results=[Result(status="duplicate", pos=2)])]
+    # Without the flag, the pusher's own events come back like any other.
+    s = opened()
+    s.receive(Push(batch=1, events=[raw("laptop", 1)]), T0)
+    actions = s.appended([Result(status="accepted", pos=1)], head=1)
+    assert actions[-1] == Read(after=0, limit=2)
+    (page,) = sent(s.read_done([(1, b"\x81")], head=1))
+    assert page == Events(items=[Item(pos=1, event=msgspec.Raw(b"\x81"))], head=1)
+
+
+def test_a_client_that_never_acks_cannot_grow_what_the_server_remembers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server_module, "_MAX_ACKNOWLEDGED", 3)
+    s = session()
+    s.receive(hello(skip_acknowledged=True), T0)
+    for batch, (first, second) in enumerate([(1, 2), (3, 4), (5, 6), (7, 8)], start=1):
+        push = Push(batch=batch, events=[raw("laptop", first), raw("laptop", second)])
+        s.receive(push, T0 + batch * 1000)  # (slow enough for the frame budget)
+        results = [Result(status="accepted", pos=first), Result(status="accepted", pos=second)]
+        s.appended(results, head=second)  # the first page (upto 2) is never acked meanwhile
+    # 3-6 were remembered; 7 and 8 came past the bound: they are read and sent.
+    assert s.receive(Ack(cursor=2), T0 + 5000) == [Read(after=6, limit=2)]
+    (page,) = sent(s.read_done([(7, b"\x87"), (8, b"\x88")], head=8))
+    assert [item.pos for item in page.items] == [7, 8]  # type: ignore[attr-defined]
 
 
 def test_second_push_before_the_answer_is_unexpected() -> None:

@@ -121,13 +121,17 @@ class ResendFrom:
 
 @dataclass(frozen=True, slots=True)
 class StoreRemote:
-    """Store these events durably (skip ids already held), then call ``stored(items[-1].pos)``.
+    """Store these events durably (skip ids already held) with the cursor
+    ``cursor``, then call ``stored(cursor)``.
 
-    Apply the HLC receive rule to each event's ``hlc`` as it is stored.
+    ``items`` may be empty: a page of nothing but this device's own events,
+    acknowledged on this connection, still moves the cursor. Apply the HLC
+    receive rule to each event's ``hlc`` as it is stored.
     """
 
     items: list[Item]
     head: int
+    cursor: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +172,14 @@ class ClientSession:
     """
 
     def __init__(
-        self, device: str, cursor: int, epoch: str | None, now_ms: int, *, window: int = 1
+        self,
+        device: str,
+        cursor: int,
+        epoch: str | None,
+        now_ms: int,
+        *,
+        window: int = 1,
+        skip_acknowledged: bool = True,
     ) -> None:
         self.device = device
         self.cursor = cursor
@@ -187,6 +198,9 @@ class ClientSession:
         self._next_batch = 1
         #: Pages asked for in Hello; the server's grant (Welcome) replaces it.
         self.window = max(1, window)
+        #: Ask the server to leave out of pages what it acknowledged to this
+        #: connection (this device holds those events already).
+        self.skip_acknowledged = skip_acknowledged
         #: The last ``pos`` of each page handed out in ``StoreRemote`` and
         #: not yet ``stored``, oldest first; ``_received`` the highest of all.
         self._unstored: list[int] = []
@@ -206,6 +220,7 @@ class ClientSession:
             epoch=self.epoch,
             client_time_ms=self._hello_ms,
             window=self.window,
+            skip_acknowledged=self.skip_acknowledged,
         )
         return [Send(hello)]
 
@@ -242,8 +257,8 @@ class ClientSession:
                     return [Send(Pong(nonce=nonce))]
             return self._close(codes.UNEXPECTED_MESSAGE)
         match message:
-            case Events(items=items, head=head):
-                return self._events(items, head)
+            case Events(items=items, head=head, upto=upto):
+                return self._events(items, head, upto)
             case PushResult(batch=batch, results=results):
                 return self._push_result(batch, results)
             case Gap(batch=batch, expected=expected):
@@ -285,18 +300,26 @@ class ClientSession:
             ResendFrom(welcome.device_head + 1),
         ]
 
-    def _events(self, items: list[Item], head: int) -> list[ClientAction]:
-        if len(self._unstored) >= self.window or not items:
+    def _events(self, items: list[Item], head: int, upto: int) -> list[ClientAction]:
+        if len(self._unstored) >= self.window:
             return self._close(codes.UNEXPECTED_MESSAGE)
         last = self._received
         for item in items:
             if item.pos <= last:
                 return self._close(codes.UNEXPECTED_MESSAGE)
             last = item.pos
+        if upto:
+            # Positions left out are this connection's acknowledged pushes,
+            # which only a client that asked for it may be sent.
+            if not self.skip_acknowledged or upto < last:
+                return self._close(codes.UNEXPECTED_MESSAGE)
+            last = upto
+        if last == self._received:
+            return self._close(codes.UNEXPECTED_MESSAGE)  # an empty page
         self._unstored.append(last)
         self._received = last
         self.head = max(self.head, head, last)
-        return [StoreRemote(items, self.head)]
+        return [StoreRemote(items, self.head, last)]
 
     def _push_result(self, batch: int, results: list[Result]) -> list[ClientAction]:
         if self._in_flight is None or self._in_flight[0] != batch:
@@ -323,7 +346,7 @@ class ClientSession:
     # --- input from the adapter ------------------------------------------------------
 
     def stored(self, cursor: int) -> list[ClientAction]:
-        """The page from ``StoreRemote`` is durable up to ``cursor`` (its last ``pos``)."""
+        """The page from ``StoreRemote`` is durable up to ``cursor`` (its ``cursor``)."""
         if not self._unstored or cursor != self._unstored[0]:
             raise RuntimeError(
                 f"stored({cursor}) does not match the oldest page ({self._unstored})"

@@ -75,6 +75,11 @@ class Hello(_Message, frozen=True, kw_only=True, tag="hello"):
     how many ``Events`` pages the client accepts before it has acknowledged
     the first (1, the default, is strict page-by-page flow): a bigger window
     lets the server read and send the next page while the client stores one.
+
+    ``skip_acknowledged``: leave out of ``Events`` the events this connection
+    pushed and was given a ``pos`` for in a ``PushResult`` (the client holds
+    them already); pages then carry ``upto``. False, the default, sends every
+    event of the log, the device's own included.
     """
 
     protocol: int
@@ -83,6 +88,7 @@ class Hello(_Message, frozen=True, kw_only=True, tag="hello"):
     epoch: str | None = None
     client_time_ms: int
     window: int = 1
+    skip_acknowledged: bool = False
 
 
 class Push(_Message, frozen=True, kw_only=True, tag="push"):
@@ -193,12 +199,19 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
 class Events(_Message, frozen=True, kw_only=True, tag="events"):
     """A page of the user's log in ``pos`` order, all after the client's cursor.
 
-    Never empty. ``head`` is the log's head when the page was read: the client
-    is caught up once its cursor reaches it.
+    ``head`` is the log's head when the page was read: the client is caught
+    up once its cursor reaches it. The page covers the log up to ``upto``
+    when that is set (non-zero), else up to its last item's ``pos``; the
+    client's cursor moves there once the items are stored. ``upto`` is set
+    only for a client that asked for ``skip_acknowledged``, when events it
+    pushed on this connection were left out: the positions between the items
+    are exactly those. Never empty: it has items, or ``upto`` beyond the
+    cursor, or both.
     """
 
     items: list[Item]
     head: int
+    upto: int = 0
 
 
 class Error(_Message, frozen=True, kw_only=True, tag="error"):

@@ -159,6 +159,12 @@ _CURRENT: dict[type, tuple[str, int]] = {
 }
 
 
+#: Positions a connection remembers to leave out of its pages, at most: a
+#: client that pushes and never acknowledges a page must not grow the
+#: server's memory. Beyond it, its own events are simply sent like others.
+_MAX_ACKNOWLEDGED = 10_000
+
+
 class ServerSession:
     """One authenticated device's connection.
 
@@ -196,6 +202,13 @@ class ServerSession:
         self._in_flight: list[int] = []
         #: The highest ``pos`` sent: the next page is read after it.
         self._sent = 0
+        #: The client asked to be spared its own acknowledged events (Hello).
+        self._skip_acknowledged = False
+        #: Positions this connection's ``PushResult``s gave, not yet passed by
+        #: a page: left out of the pages. Bounded by what is unsent.
+        self._acknowledged: set[int] = set()
+        #: The pending read starts after this ``pos`` (acknowledged ones skipped).
+        self._skip_to = 0
         self._ping: tuple[int, int] | None = None  # (nonce, sent at)
         self._next_nonce = 1
 
@@ -269,6 +282,7 @@ class ServerSession:
         else:
             self.cursor = hello.cursor
         self._sent = self.cursor
+        self._skip_acknowledged = hello.skip_acknowledged
         self.window = max(1, min(hello.window, self.limits.max_window))
         self.state = ServerState.OPEN
         actions.append(
@@ -424,6 +438,14 @@ class ServerSession:
         self.head = max(self.head, head)
         if self.state is ServerState.CLOSED:
             return []
+        if self._skip_acknowledged and len(self._acknowledged) < _MAX_ACKNOWLEDGED:
+            # Sent before any page that holds them: the client has their
+            # positions by the time a page leaves them out.
+            self._acknowledged.update(
+                result.pos
+                for result in results
+                if result.pos is not None and result.pos > self._sent
+            )
         return [Send(PushResult(batch=batch, results=list(results))), *self._maybe_read()]
 
     def gap(self, batch: int, expected: int) -> list[ServerAction]:
@@ -446,22 +468,26 @@ class ServerSession:
             return []
         page: list[Item] = []
         budget = self.limits.max_frame_bytes - _PAGE_OVERHEAD
-        last = self._sent
+        # The read began after the client's own acknowledged events that
+        # follow the cursor (see ``_maybe_read``): the page covers them too.
+        acknowledged = self._acknowledged
+        acknowledged.difference_update(range(self._sent + 1, self._skip_to + 1))
+        last = max(self._sent, self._skip_to)
         for pos, body in items:
             if pos <= last:
                 continue  # never resend what was sent (the cursor is at or below it)
+            if pos in acknowledged:
+                acknowledged.discard(pos)  # the client's own, acknowledged: left out
+                last = pos
+                continue
             budget -= len(body) + _ITEM_OVERHEAD
             if page and budget < 0:
                 break  # the rest comes in the next page, read again from the cursor
             page.append(Item(pos=pos, event=msgspec.Raw(body)))
             last = pos
-        if not page:
+        if last == self._sent:
             return []  # nothing new after all; the next wake-up reads again
-        self._in_flight.append(last)
-        self._sent = last
-        # With room in the window, read on at once: the client stores this
-        # page while the next one is read and sent.
-        return [Send(Events(items=page, head=max(self.head, last))), *self._maybe_read()]
+        return self._page(page, last)
 
     def woken(self, head: int) -> list[ServerAction]:
         """Fan-out: the user's head moved to ``head``."""
@@ -476,8 +502,31 @@ class ServerSession:
             or self.head <= self._sent
         ):
             return []
+        # What follows the cursor may be the client's own acknowledged events:
+        # they need no read. (Usually all of it, when the client is the only
+        # one writing: then the page is just the cursor's move.)
+        skip_to = self._sent
+        while skip_to + 1 in self._acknowledged:
+            skip_to += 1
+        if skip_to >= self.head:
+            self._acknowledged.difference_update(range(self._sent + 1, skip_to + 1))
+            return self._page([], skip_to)
         self._read_pending = True
-        return [Read(after=self._sent, limit=self.limits.page_size)]
+        self._skip_to = skip_to
+        return [Read(after=skip_to, limit=self.limits.page_size)]
+
+    def _page(self, page: list[Item], last: int) -> list[ServerAction]:
+        """Send ``page``, which covers the log up to ``last``, and read on if the window allows."""
+        self._in_flight.append(last)
+        self._sent = last
+        # ``upto`` only when the items alone do not say where the page ends.
+        upto = last if not page or page[-1].pos != last else 0
+        # With room in the window, read on at once: the client stores this
+        # page while the next one is read and sent.
+        return [
+            Send(Events(items=page, head=max(self.head, last), upto=upto)),
+            *self._maybe_read(),
+        ]
 
     # --- time and the server's own decisions -------------------------------------------
 
