@@ -34,7 +34,7 @@ from careerlog.shared.events import ActivityLogged
 from careerlog.shared.ids import record_id, uuid7
 from careerlog.shared.projections import encode_state
 from tests.client.conftest import StepClock
-from tests.server.conftest import LiveServer, running
+from tests.server.conftest import LiveServer, expire_token, running
 from tests.server.wire import now_ms
 
 
@@ -331,7 +331,41 @@ async def test_revoked_device_stops_with_exit_code_4(
     assert code == EXIT_SYNC
     assert out == ""
     assert "revoked" in err
+    assert "careerlog login" in err
     assert err.count("\n") == 1
+
+
+async def test_a_revoked_or_expired_device_logs_in_again_and_loses_nothing(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    a, b = devices
+    user = await server.user("ada")
+    device = (await a.login(server, user))["device"]
+    await b.login(server, user)
+    await _career(a, "before")
+    await a.sync()
+    assert await server.store.revoke_device(user, device, now_ms())
+    await _career(a, "while revoked")  # recorded offline, waiting in the outbox
+    assert (await a.run("sync"))[0] == EXIT_SYNC
+
+    again = await a.login(server, user)
+    assert (again["device"], again["renewed"]) == (device, True)
+    assert (await a.sync())["pushed"] == 4
+
+    expire_token(server.settings, user, device)
+    await _career(a, "while expired")
+    code, _, err = await a.run("sync")
+    assert (code, err.count("\n")) == (EXIT_SYNC, 1)
+    assert "token expired" in err
+    assert "careerlog login" in err
+    out = await a.ok("login", server.http_url, "--token", await server.enrollment(user))
+    assert f"device {device} reconnected" in out
+    assert (await a.sync())["pushed"] == 4
+    assert (await a.json("status"))["sync"]["pending"] == 0
+
+    await b.sync()
+    assert await b.snapshot() == await a.snapshot()
+    assert len((await b.snapshot())[1]) == 12
 
 
 async def test_login_keeps_the_token_secret_and_refuses_bad_input(

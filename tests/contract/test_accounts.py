@@ -107,6 +107,48 @@ async def test_device_ids_are_unique_per_user_only(store: EventStore) -> None:
     assert (bobs.user_id, bobs.device) == (bob, "laptop")
 
 
+async def test_a_device_token_expires_when_it_was_given_to(store: EventStore) -> None:
+    ada = await store.create_user("ada")
+    await store.add_device(ada, "laptop", token("l"), "Laptop", NOW, expires_ms=NOW + HOUR)
+    await store.add_device(ada, "phone", token("p"), "Phone", NOW)
+
+    laptop = await store.device_for_token(token("l"))
+    phone = await store.device_for_token(token("p"))
+
+    assert laptop is not None
+    assert phone is not None
+    assert laptop.token_expires_ms == NOW + HOUR
+    assert (laptop.refusal(NOW + HOUR - 1), laptop.refusal(NOW + HOUR)) == (None, "expired")
+    assert (phone.token_expires_ms, phone.refusal(NOW + 100 * 365 * 24 * HOUR)) == (None, None)
+
+
+async def test_renewing_a_device_replaces_its_tokens_and_lifts_a_revocation(
+    store: EventStore,
+) -> None:
+    ada = await store.create_user("ada")
+    bob = await store.create_user("bob")
+    await store.add_device(ada, "laptop", token("l1"), "Laptop", NOW, expires_ms=NOW + HOUR)
+    await store.add_device(bob, "laptop", token("b1"), "Bob's", NOW)
+    assert await store.revoke_device(ada, "laptop", NOW + 1)
+
+    assert await store.renew_device(ada, "laptop", token("l2"), "", expires_ms=NOW + 2 * HOUR)
+
+    assert await store.device_for_token(token("l1")) is None
+    renewed = await store.device_for_token(token("l2"))
+    assert renewed == DeviceRecord(ada, "laptop", "Laptop", NOW, None, NOW + 2 * HOUR)
+    assert await store.renew_device(ada, "laptop", token("l3"), "New name")
+    assert await store.device_for_token(token("l3")) == DeviceRecord(
+        ada, "laptop", "New name", NOW, None, None
+    )
+    # Bob's device of the same id is untouched; a device nobody has is not created.
+    assert await store.device_for_token(token("b1")) == DeviceRecord(
+        bob, "laptop", "Bob's", NOW, None
+    )
+    assert not await store.renew_device(ada, "tablet", token("t"), "Tablet")
+    assert await store.device_for_token(token("t")) is None
+    assert [d.device for d in await store.list_devices(ada)] == ["laptop"]
+
+
 async def test_devices_are_listed_oldest_first(store: EventStore) -> None:
     ada = await store.create_user("ada")
     bob = await store.create_user("bob")

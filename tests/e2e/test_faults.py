@@ -55,7 +55,7 @@ from careerlog.shared.protocol import (
 )
 from tests.e2e.faults_proxy import CuttingProxy
 from tests.e2e.faults_server import ServerProcess, admin
-from tests.server.conftest import LiveServer, running
+from tests.server.conftest import LiveServer, expire_token, running
 from tests.server.wire import Peer, activity, now_ms
 
 TIMEOUT_S = 10.0
@@ -631,6 +631,13 @@ async def test_bad_tokens_fail_the_upgrade_and_a_revoked_device_stops_mid_push(
     with pytest.raises(InvalidStatus) as refused:
         await Peer.connect(live.ws_url, bobs_token, "desktop")
     assert refused.value.response.status_code == 401
+    # An expired token is refused with its own code, the bystander unaffected.
+    phone_token = await live.device(ada, "phone")
+    expire_token(live.settings, ada, "phone")
+    with pytest.raises(InvalidStatus) as refused:
+        await Peer.connect(live.ws_url, phone_token, "phone")
+    assert refused.value.response.status_code == 401
+    assert msgspec.json.decode(refused.value.response.body)["code"] == codes.TOKEN_EXPIRED
 
     # A device revoked while it pushes is closed with `revoked` (4009) ...
     home = tmp_path / "tablet-home"

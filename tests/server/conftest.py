@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from careerlog.server.runtime import Runtime
 from careerlog.server.serving import SyncServer, sync_server
-from careerlog.server.settings import Settings
+from careerlog.server.settings import Settings, sqlite_path
 from careerlog.server.store import EventStore, open_store
 from careerlog.server.tokens import ENROLLMENT_PREFIX, hash_token, new_token
 from tests.server.wire import enroll, now_ms
@@ -39,6 +41,16 @@ class LiveServer:
     async def device(self, user_id: int, device: str) -> str:
         """Enroll a device through the HTTP API; return its device token."""
         return await enroll(self.http_url, await self.enrollment(user_id), device)
+
+
+def expire_token(settings: Settings, user_id: int, device: str) -> None:
+    """Make a device's token expired, as the passing of its time would (SQLite servers)."""
+    with contextlib.closing(sqlite3.connect(sqlite_path(settings.db_url))) as db, db:
+        changed = db.execute(
+            "UPDATE devices SET token_expires_ms = ? WHERE user_id = ? AND device = ?",
+            (now_ms() - 1, user_id, device),
+        ).rowcount
+    assert changed == 1
 
 
 @pytest.fixture

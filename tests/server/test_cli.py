@@ -72,6 +72,35 @@ def test_device_list_and_revoke(db: str, capsys: pytest.CaptureFixture[str]) -> 
     assert "revoked" in run(capsys, "device", "list", "ada", "--db", db)[1]
 
 
+def test_device_list_shows_token_expiry(db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    day = 86_400_000
+
+    async def devices() -> None:
+        async with await open_store(db) as store:
+            user = await store.create_user("ada")
+            now = now_ms()
+            await store.add_device(user, "laptop", b"l" * 32, "laptop", now, now + day)
+            await store.add_device(user, "phone", b"p" * 32, "phone", now, now - 1)
+
+    asyncio.run(devices())
+    lines = run(capsys, "device", "list", "ada", "--db", db)[1].splitlines()
+    assert "\tactive until " in lines[0]
+    assert "\texpired " in lines[1]
+
+
+def test_serve_refuses_a_bad_token_lifetime(
+    db: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as bad:
+        main(["serve", "--db", db, "--device-token-days", "-1"])
+    assert bad.value.code == 2
+    assert "between 0 and 36500" in capsys.readouterr().err
+    monkeypatch.setenv("CAREERLOG_SERVER_DEVICE_TOKEN_DAYS", "soon")
+    with pytest.raises(SystemExit):
+        main(["serve", "--db", db])
+    assert "not a number of days: 'soon'" in capsys.readouterr().err
+
+
 def test_an_unreachable_store_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "user", "list", "--db", "postgresql://x:secret@127.0.0.1:1/db")
     assert code == EXIT_ERROR

@@ -13,7 +13,7 @@ import pytest
 from careerlog.server.settings import Settings
 from careerlog.server.store import EventStore, open_store
 from careerlog.server.tokens import ENROLLMENT_PREFIX, hash_token, new_token
-from tests.server.conftest import LiveServer, running
+from tests.server.conftest import LiveServer, expire_token, running
 from tests.server.wire import now_ms
 
 
@@ -91,16 +91,59 @@ async def test_bad_enrollments_are_4xx_with_a_reason(
     assert huge.status_code == 413
 
 
-async def test_a_taken_device_id_is_a_conflict_and_keeps_the_token(
+async def test_enrolling_a_known_device_renews_it_and_kills_its_old_token(
     server: LiveServer, http: httpx.AsyncClient
 ) -> None:
     user = await server.user("ada")
-    await server.device(user, "laptop")
-    enrollment = await server.enrollment(user)
-    taken = {"enrollment_token": enrollment, "device": "laptop"}
-    assert (await http.post("/v1/devices", json=taken)).status_code == 409
-    retry = await http.post("/v1/devices", json={**taken, "device": "phone"})
-    assert retry.status_code == 201
+    old = await server.device(user, "laptop")
+    other = await server.device(user, "phone")
+    assert (await http.delete("/v1/devices/laptop", headers=bearer(other))).status_code == 204
+    assert (await http.get("/v1/devices", headers=bearer(old))).status_code == 401
+    again = {"enrollment_token": await server.enrollment(user), "device": "laptop"}
+    renewed = await http.post("/v1/devices", json=again)
+    assert renewed.status_code == 201
+    body = renewed.json()
+    assert (body["renewed"], body["expires_ms"], body["device"]) == (True, None, "laptop")
+    # The revocation is lifted for the new token only; the old one stays dead.
+    assert (await http.get("/v1/devices", headers=bearer(body["token"]))).status_code == 200
+    assert (await http.get("/v1/devices", headers=bearer(old))).status_code == 401
+    devices = (await http.get("/v1/devices", headers=bearer(other))).json()
+    assert [(d["device"], d["revoked_ms"]) for d in devices] == [("laptop", None), ("phone", None)]
+    # The enrollment token was spent on the renewal.
+    assert (await http.post("/v1/devices", json=again)).status_code == 403
+    # The same id for another user is a new device of theirs, not Ada's laptop.
+    bob = await server.user("bob")
+    bobs = {"enrollment_token": await server.enrollment(bob), "device": "laptop"}
+    assert (await http.post("/v1/devices", json=bobs)).json()["renewed"] is False
+
+
+async def test_device_tokens_expire_when_the_operator_says_and_renew(settings: Settings) -> None:
+    day = 86_400_000
+    expiring = dataclasses.replace(settings, device_token_ttl_ms=day)
+    async with running(expiring) as server, httpx.AsyncClient(base_url=server.http_url) as http:
+        user = await server.user("ada")
+        before = now_ms()
+        enrolled = await http.post(
+            "/v1/devices",
+            json={"enrollment_token": await server.enrollment(user), "device": "laptop"},
+        )
+        body = enrolled.json()
+        assert before + day <= body["expires_ms"] <= now_ms() + day
+        token = body["token"]
+        listed = await http.get("/v1/devices", headers=bearer(token))
+        assert listed.json()[0]["token_expires_ms"] == body["expires_ms"]
+        # A day later (moved into the past in the database, as time would).
+        expire_token(server.settings, user, "laptop")
+        refused = await http.get("/v1/devices", headers=bearer(token))
+        assert refused.status_code == 401
+        assert "expired" in refused.json()["detail"]
+        renewed = await http.post(
+            "/v1/devices",
+            json={"enrollment_token": await server.enrollment(user), "device": "laptop"},
+        )
+        assert renewed.json()["renewed"] is True
+        fresh = renewed.json()["token"]
+        assert (await http.get("/v1/devices", headers=bearer(fresh))).status_code == 200
 
 
 async def test_enrollment_attempts_are_rate_limited_per_client(settings: Settings) -> None:

@@ -24,7 +24,7 @@ from careerlog.shared.protocol import (
     Welcome,
     codes,
 )
-from tests.server.conftest import LiveServer, running
+from tests.server.conftest import LiveServer, expire_token, running
 from tests.server.wire import Peer, activity, now_ms
 
 
@@ -229,18 +229,27 @@ async def test_users_never_see_or_write_each_others_logs(server: LiveServer) -> 
     await laptop.close()
 
 
-async def test_missing_forged_and_revoked_tokens_fail_the_upgrade(server: LiveServer) -> None:
-    user = await server.user("ada")
-    token = await server.device(user, "laptop")
-    for bad in (None, "cld_forged", token + "x"):
-        with pytest.raises(InvalidStatus) as refused:
-            await Peer.connect(server.ws_url, bad, "laptop")
-        assert refused.value.response.status_code == 401
-
-    await server.store.revoke_device(user, "laptop", now_ms())
+async def refusal(server: LiveServer, token: str | None) -> tuple[int, str]:
+    """The HTTP status and the body's ``code`` of a refused upgrade."""
     with pytest.raises(InvalidStatus) as refused:
         await Peer.connect(server.ws_url, token, "laptop")
-    assert refused.value.response.status_code == 401
+    response = refused.value.response
+    return response.status_code, msgspec.json.decode(response.body)["code"]
+
+
+async def test_missing_forged_expired_and_revoked_tokens_fail_the_upgrade(
+    server: LiveServer,
+) -> None:
+    user = await server.user("ada")
+    token = await server.device(user, "laptop")
+    assert await refusal(server, None) == (401, "missing_token")
+    for bad in ("cld_forged", token + "x"):
+        assert await refusal(server, bad) == (401, "unknown_token")
+
+    expire_token(server.settings, user, "laptop")
+    assert await refusal(server, token) == (401, codes.TOKEN_EXPIRED)
+    await server.store.revoke_device(user, "laptop", now_ms())
+    assert await refusal(server, token) == (401, codes.REVOKED)
 
 
 async def test_revoking_a_device_closes_its_live_socket(server: LiveServer) -> None:
@@ -271,6 +280,19 @@ async def test_a_revocation_from_another_process_closes_the_socket_too(
         laptop = await Peer.open(server.ws_url, await server.device(user, "laptop"), "laptop")
         await server.store.revoke_device(user, "laptop", now_ms())
         await expect_error(laptop, codes.REVOKED)
+
+
+async def test_a_token_that_expires_closes_its_live_socket(settings: Settings) -> None:
+    async with running(dataclasses.replace(settings, revocation_check_ms=200)) as server:
+        user = await server.user("ada")
+        laptop = await Peer.open(server.ws_url, await server.device(user, "laptop"), "laptop")
+        phone = await Peer.open(server.ws_url, await server.device(user, "phone"), "phone")
+        expire_token(server.settings, user, "laptop")
+        await expect_error(laptop, codes.TOKEN_EXPIRED)
+        # Another device of the user, whose token has not expired, carries on.
+        await phone.push([activity("phone", 1)])
+        assert (await phone.expect(PushResult)).results[0].status == "accepted"
+        await phone.close()
 
 
 async def test_a_newer_connection_of_a_device_replaces_the_older(server: LiveServer) -> None:

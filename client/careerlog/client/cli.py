@@ -990,9 +990,25 @@ async def login(args: argparse.Namespace) -> int:
     finally:
         await store.close()
     if args.json:
-        _print_json({"server": server, "device": device, "user_id": enrolled.user_id})
+        _print_json(
+            {
+                "server": server,
+                "device": device,
+                "user_id": enrolled.user_id,
+                "renewed": enrolled.renewed,
+                "expires_ms": enrolled.expires_ms,
+            }
+        )
     else:
-        print(f"device {device} connected to {server} (next: careerlog sync)")
+        again = (
+            "reconnected (a new token; the old one no longer works)"
+            if enrolled.renewed
+            else "connected"
+        )
+        until = ""
+        if enrolled.expires_ms is not None:
+            until = f"; its token expires {_day_ms(enrolled.expires_ms)}"
+        print(f"device {device} {again} to {server}{until} (next: careerlog sync)")
     return EXIT_OK
 
 
@@ -1010,9 +1026,14 @@ def _connected(args: argparse.Namespace) -> tuple[str, str]:
     return server, token
 
 
+def _day_ms(ms: object) -> str:
+    """A time in ms since the epoch as its UTC day, for people."""
+    return datetime.fromtimestamp(int(str(ms)) / 1000, tz=UTC).strftime("%Y-%m-%d")
+
+
 def devices_list(args: argparse.Namespace) -> int:
     """The user's devices, from the server."""
-    from datetime import datetime as _datetime
+    import time
 
     from careerlog.client.enrollment import EnrollmentError, list_devices
 
@@ -1025,15 +1046,17 @@ def devices_list(args: argparse.Namespace) -> int:
         _print_json(found)
         return EXIT_OK
     table = _table(f"Devices at {server}", ["device", "name", "added", "state"], no_wrap=["device"])
-
-    def day(ms: object) -> str:
-        return _datetime.fromtimestamp(int(str(ms)) / 1000, tz=UTC).strftime("%Y-%m-%d")
-
+    now = time.time() * 1000
     for item in found:
         state = "this device" if item.get("current") else "active"
+        expires = item.get("token_expires_ms")
         if item.get("revoked_ms") is not None:
-            state = f"revoked {day(item['revoked_ms'])}"
-        table.add_row(str(item["device"]), str(item["name"]), day(item["created_ms"]), state)
+            state = f"revoked {_day_ms(item['revoked_ms'])}"
+        elif expires is not None and int(expires) <= now:
+            state = f"expired {_day_ms(expires)}"
+        elif expires is not None:
+            state += f", until {_day_ms(expires)}"
+        table.add_row(str(item["device"]), str(item["name"]), _day_ms(item["created_ms"]), state)
     _console().print(table)
     return EXIT_OK
 

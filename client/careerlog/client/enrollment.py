@@ -48,6 +48,10 @@ class EnrolledDevice:
     user_id: int
     device: str
     token: str
+    #: True when the server already knew this device (renewed: revoked, expired or lost token).
+    renewed: bool = False
+    #: When the new token expires (ms since the epoch); None: never.
+    expires_ms: int | None = None
 
 
 def normalize_server_url(text: str) -> str:
@@ -103,10 +107,15 @@ def enroll(server_url: str, enrollment_token: str, device: str, name: str) -> En
     except (OSError, ValueError) as exc:
         raise EnrollmentError(f"cannot enroll with {server_url}: {exc}") from None
     try:
+        expires = answer.get("expires_ms")
         return EnrolledDevice(
-            user_id=int(answer["user_id"]), device=str(answer["device"]), token=str(answer["token"])
+            user_id=int(answer["user_id"]),
+            device=str(answer["device"]),
+            token=str(answer["token"]),
+            renewed=answer.get("renewed") is True,
+            expires_ms=None if expires is None else int(expires),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise EnrollmentError(f"{server_url} gave an answer that is not an enrollment") from None
 
 

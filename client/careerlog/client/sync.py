@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -298,10 +299,10 @@ class SyncEngine:
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
+                code = _denial_code(exc.response.body)
                 raise SyncError(
-                    f"the server refused this device's token (HTTP {status}): it was revoked "
-                    "or is unknown; connect again with: careerlog login URL --token …",
-                    code=codes.REVOKED,
+                    _fatal_message(code, f"HTTP {status}"),
+                    code=code,
                     fatal=True,
                 ) from None
             raise _Reconnect(f"the server answered HTTP {status} at {self.url}") from None
@@ -579,10 +580,27 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 _FATAL_CLOSES = {codes.close_code(code): code for code in codes.FATAL}
 
 
+def _denial_code(body: bytes | bytearray | None) -> str:
+    """The ``code`` of a refused upgrade's JSON body; ``revoked`` if it has none.
+
+    Servers before token expiry sent no code, and meant revoked or unknown.
+    """
+    try:
+        code = json.loads(body or b"{}").get("code")
+    except (ValueError, AttributeError):
+        code = None
+    return code if code in (codes.TOKEN_EXPIRED, "unknown_token") else codes.REVOKED
+
+
 def _fatal_message(code: str, detail: str) -> str:
+    relogin = "careerlog login URL --token ENROLLMENT_TOKEN (from the server's operator)"
     match code:
         case codes.REVOKED:
-            hint = "this device was revoked on the server; connect again with: careerlog login"
+            hint = f"this device was revoked on the server; to bring it back: {relogin}"
+        case codes.TOKEN_EXPIRED:
+            hint = f"this device's token expired; to renew it: {relogin}"
+        case "unknown_token":
+            hint = f"the server does not know this device's token; connect again with: {relogin}"
         case codes.WRONG_DEVICE:
             hint = (
                 "the server's token belongs to another device; connect again with: careerlog login"

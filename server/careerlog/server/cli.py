@@ -60,6 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def _days(text: str) -> float:
+    """A number of days >= 0 (argparse also applies it to the environment's default)."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of days: {text!r}") from None
+    if not 0 <= days <= 36_500:
+        raise argparse.ArgumentTypeError(f"days must be between 0 and 36500, not {text}")
+    return days
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="careerlog-server", description="Careerlog sync server and its administration."
@@ -85,6 +96,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=["auto", "yes", "no"],
         help="run the projector in this process (auto: yes on SQLite, no on PostgreSQL,"
         " where `careerlog-server project` processes do it)",
+    )
+    serve.add_argument(
+        "--device-token-days",
+        type=_days,
+        default=os.environ.get("CAREERLOG_SERVER_DEVICE_TOKEN_DAYS", "0"),
+        metavar="DAYS",
+        help="device tokens enrolled from now on expire after DAYS (0, the default: never);"
+        " an expired device reconnects with a new enrollment token (careerlog login)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
@@ -159,6 +178,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         project_in_process={"auto": None, "yes": True, "no": False}[args.project],
+        device_token_ttl_ms=round(args.device_token_days * 86_400_000) or None,
     )
     if args.node:
         settings = dataclasses.replace(settings, node=args.node)
@@ -218,11 +238,15 @@ async def _admin(args: argparse.Namespace) -> int:
                     print(f"{uid}\t{name}")
             case ("device", "list"):
                 for record in await store.list_devices(await user_id(args.user)):
-                    state = (
-                        "active"
-                        if record.revoked_ms is None
-                        else f"revoked {_when(record.revoked_ms)}"
-                    )
+                    match record.refusal(now_ms()):
+                        case "revoked":
+                            state = f"revoked {_when(record.revoked_ms or 0)}"
+                        case "expired":
+                            state = f"expired {_when(record.token_expires_ms or 0)}"
+                        case _ if record.token_expires_ms is not None:
+                            state = f"active until {_when(record.token_expires_ms)}"
+                        case _:
+                            state = "active"
                     print(f"{record.device}\t{record.name}\t{_when(record.created_ms)}\t{state}")
             case ("device", "revoke"):
                 uid = await user_id(args.user)

@@ -188,7 +188,10 @@ class SyncConnection:
             if self._check_token:
                 self._check_token = False
                 record = await self._store.device_for_token(self._token_hash)
-                if record is None or record.revoked_ms is not None:
+                refusal = "revoked" if record is None else record.refusal(now_ms())
+                if refusal == "expired":
+                    return session.expire()
+                if refusal is not None:
                     return session.revoke()
             head = self._wake_head
             self._wake_head = None

@@ -1,5 +1,11 @@
 """The HTTP API for devices: enroll one with an enrollment token, list and revoke them.
 
+Enrolling a device id the user already has renews that device: a new token,
+the old ones dead, a revocation lifted. The enrollment token (the operator's
+word that this is the user) is what authorises it, as it would a new device;
+keeping the id keeps the device's own sequence of events, which a new id
+would strand in the home's push queue.
+
 Every error is a 4xx with a JSON ``detail``: a device that sends a bad body or
 a used token learns what to fix, and the operator's logs never fill with 5xx
 for what is a client's mistake. Listing and revoking are authenticated by a
@@ -23,7 +29,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_201_CREATED, HTTP_409_CONFLICT, HTTP_429_TOO_MANY_REQUESTS
+from litestar.status_codes import HTTP_201_CREATED, HTTP_429_TOO_MANY_REQUESTS
 from msgspec import Meta
 
 from careerlog.server.connection import now_ms
@@ -41,10 +47,6 @@ __all__ = [
     "list_devices",
     "revoke_device",
 ]
-
-#: After a refused enrollment (the device id is taken) the token is put back
-#: for this long, so the person can retry with another id.
-RETRY_WINDOW_MS = 3600 * 1000
 
 log = logging.getLogger("careerlog.server.devices")
 
@@ -68,6 +70,11 @@ class EnrolledDevice(msgspec.Struct, frozen=True, kw_only=True):
     device: str
     token: str
     sync_path: str = "/v1/sync"
+    #: When the token stops working (ms since the epoch); None: never.
+    expires_ms: int | None = None
+    #: True when the user already had this device: it got a new token, its
+    #: earlier tokens stopped working and a revocation was lifted.
+    renewed: bool = False
 
 
 class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -77,14 +84,12 @@ class DeviceInfo(msgspec.Struct, frozen=True, kw_only=True):
     revoked_ms: int | None
     #: True for the device whose token made this request.
     current: bool
+    #: When the device's token expires (ms since the epoch); None: never.
+    token_expires_ms: int | None = None
 
 
 class TooManyRequests(ClientException):
     status_code = HTTP_429_TOO_MANY_REQUESTS
-
-
-class Conflict(ClientException):
-    status_code = HTTP_409_CONFLICT
 
 
 async def current_device(
@@ -95,8 +100,10 @@ async def current_device(
     if token is None:
         raise NotAuthorizedException("send Authorization: Bearer <device token>")
     device = await runtime.store.device_for_token(hash_token(token))
-    if device is None or device.revoked_ms is not None:
-        raise NotAuthorizedException("unknown or revoked device token")
+    if device is None:
+        raise NotAuthorizedException("unknown device token")
+    if (refusal := device.refusal(now_ms())) is not None:
+        raise NotAuthorizedException(f"this device's token was {refusal}")
     return device
 
 
@@ -122,21 +129,36 @@ async def enroll_device(
         log.warning("enrollment refused: unknown, expired or used token", extra={"client": client})
         raise PermissionDeniedException("the enrollment token is unknown, expired or already used")
     token = new_token(DEVICE_PREFIX)
+    ttl = runtime.settings.device_token_ttl_ms
+    expires = None if ttl is None else now + ttl
+    store = runtime.store
+    renewed = False
     try:
-        await runtime.store.add_device(user_id, data.device, hash_token(token), data.name, now)
+        await store.add_device(user_id, data.device, hash_token(token), data.name, now, expires)
     except DeviceExists:
-        outcomes.labels("device_taken").inc()
-        await runtime.store.add_enrollment(user_id, enrollment_hash, now + RETRY_WINDOW_MS)
-        raise Conflict(
-            f"this user already has a device {data.device!r}; choose another device id "
-            "(the enrollment token stays valid for an hour)"
-        ) from None
+        # The device comes back (found after a revocation, token lost or
+        # expired): same id, so it carries on with its own sequence of events.
+        renewed = await store.renew_device(
+            user_id, data.device, hash_token(token), data.name, expires
+        )
+        if not renewed:  # devices go only with their user, deleted meanwhile
+            outcomes.labels("unknown_user").inc()
+            raise PermissionDeniedException(
+                "the enrollment token's user no longer exists"
+            ) from None
+        # Sockets still open with an earlier token close (theirs no longer exists).
+        await runtime.publish_revocation(user_id, data.device)
     except UnknownUser:
         outcomes.labels("unknown_user").inc()
         raise PermissionDeniedException("the enrollment token's user no longer exists") from None
-    outcomes.labels("enrolled").inc()
-    log.info("device enrolled", extra={"user_id": user_id, "device": data.device, "client": client})
-    return EnrolledDevice(user_id=user_id, device=data.device, token=token)
+    outcomes.labels("renewed" if renewed else "enrolled").inc()
+    log.info(
+        "device renewed" if renewed else "device enrolled",
+        extra={"user_id": user_id, "device": data.device, "client": client},
+    )
+    return EnrolledDevice(
+        user_id=user_id, device=data.device, token=token, expires_ms=expires, renewed=renewed
+    )
 
 
 @get("/v1/devices", tags=["devices"])
@@ -151,6 +173,7 @@ async def list_devices(
             created_ms=record.created_ms,
             revoked_ms=record.revoked_ms,
             current=record.device == caller.device,
+            token_expires_ms=record.token_expires_ms,
         )
         for record in await runtime.store.list_devices(caller.user_id)
     ]

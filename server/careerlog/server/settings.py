@@ -60,6 +60,10 @@ class Settings:
     #: Enrollment attempts per client IP: sustained per minute, and burst.
     enrollments_per_minute: float = 10.0
     enrollment_burst: int = 5
+    #: How long a device token enrolled (or renewed) now stays valid; None: forever.
+    #: A device whose token expired is refused (``token_expired``) until it
+    #: renews with a fresh enrollment token.
+    device_token_ttl_ms: int | None = None
     #: A live connection re-checks its token this often, so a revocation made
     #: where no wake-up reaches this node (another process on the same SQLite
     #: file, a NOTIFY lost while the listener reconnected) still closes it.

@@ -1,7 +1,8 @@
 """The websocket endpoint ``/v1/sync``: authenticate the upgrade, then serve the connection.
 
-A missing, unknown or revoked token fails the upgrade with HTTP 401 and no
-websocket is opened (docs/protocol.md §1), using the ASGI websocket denial
+A missing, unknown, revoked or expired token fails the upgrade with HTTP 401
+and a JSON body whose ``code`` says which, and no websocket is opened
+(docs/protocol.md §1), using the ASGI websocket denial
 response extension. On a server without that extension the upgrade is
 refused with a plain close, which a client sees as HTTP 403.
 """
@@ -15,11 +16,11 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 
-from careerlog.server.connection import SyncConnection
+from careerlog.server.connection import SyncConnection, now_ms
 from careerlog.server.runtime import Runtime
 from careerlog.server.telemetry import ConnectionTelemetry
 from careerlog.server.tokens import bearer_token, hash_token
-from careerlog.shared.protocol import SYNC_PATH
+from careerlog.shared.protocol import SYNC_PATH, codes
 
 __all__ = ["sync_socket"]
 
@@ -36,7 +37,9 @@ async def sync_socket(socket: WebSocket[Any, Any, Any], runtime: NamedDependency
     if token is None:
         failures.labels("missing_token").inc()
         log.warning("sync upgrade refused: no bearer token", extra={"client": _client(socket)})
-        await _deny(socket, "missing or malformed Authorization: Bearer <device token>")
+        await _deny(
+            socket, "missing_token", "missing or malformed Authorization: Bearer <device token>"
+        )
         return
     token_hash = hash_token(token)
     try:
@@ -44,20 +47,22 @@ async def sync_socket(socket: WebSocket[Any, Any, Any], runtime: NamedDependency
     except Exception:
         failures.labels("store").inc()
         log.exception("store failed while authenticating a sync connection")
-        await _deny(socket, "storage unavailable, retry later", status=503)
+        await _deny(socket, codes.INTERNAL, "storage unavailable, retry later", status=503)
         return
     if device is None:
         failures.labels("unknown_token").inc()
         log.warning("sync upgrade refused: unknown token", extra={"client": _client(socket)})
-        await _deny(socket, "unknown device token")
+        await _deny(socket, "unknown_token", "unknown device token")
         return
-    if device.revoked_ms is not None:
-        failures.labels("revoked").inc()
+    refusal = device.refusal(now_ms())
+    if refusal is not None:
+        failures.labels(refusal).inc()
         log.warning(
-            "sync upgrade refused: revoked device",
+            f"sync upgrade refused: {refusal} device token",
             extra={"user_id": device.user_id, "device": device.device, "client": _client(socket)},
         )
-        await _deny(socket, "this device's token was revoked")
+        code = codes.REVOKED if refusal == "revoked" else codes.TOKEN_EXPIRED
+        await _deny(socket, code, f"this device's token was {refusal}")
         return
     await socket.accept()
     telemetry = ConnectionTelemetry(runtime.metrics, device)
@@ -82,12 +87,14 @@ def _client(socket: WebSocket[Any, Any, Any]) -> str | None:
     return socket.client.host if socket.client else None
 
 
-async def _deny(socket: WebSocket[Any, Any, Any], detail: str, status: int = 401) -> None:
+async def _deny(
+    socket: WebSocket[Any, Any, Any], code: str, detail: str, status: int = 401
+) -> None:
     if _DENIAL_EXTENSION not in (socket.scope.get("extensions") or {}):
         await socket.close(code=1008, reason=detail[:120])
         return
     await socket.receive()  # the websocket.connect message comes first
-    body = msgspec.json.encode({"status_code": status, "detail": detail})
+    body = msgspec.json.encode({"status_code": status, "code": code, "detail": detail})
     start: Any = {
         "type": "websocket.http.response.start",
         "status": status,

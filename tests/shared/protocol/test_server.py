@@ -421,8 +421,11 @@ def test_tokens_refill_over_time() -> None:
     assert not s.closed
 
 
-def test_revoke_replace_internal_and_shutdown() -> None:
+def test_revoke_expire_replace_internal_and_shutdown() -> None:
     assert error_code(opened().revoke()) == codes.REVOKED
+    expired = opened().expire()
+    assert error_code(expired) == codes.TOKEN_EXPIRED
+    assert expired[-1] == Close(4013, codes.TOKEN_EXPIRED)
     assert error_code(opened().replace()) == codes.REPLACED
     assert error_code(opened().internal_error("db down")) == codes.INTERNAL
     s = opened()

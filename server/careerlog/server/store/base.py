@@ -131,13 +131,26 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
-    """A device registered to a user. ``revoked_ms`` is None while it is active."""
+    """A device registered to a user. ``revoked_ms`` is None while it is active.
+
+    ``token_expires_ms`` is when the device's current token stops working
+    (None: never); renewing the device with an enrollment token sets it anew.
+    """
 
     user_id: int
     device: str
     name: str
     created_ms: int
     revoked_ms: int | None
+    token_expires_ms: int | None = None
+
+    def refusal(self, now_ms: int) -> str | None:
+        """Why this device's token is refused at ``now_ms`` ("revoked", "expired"), or None."""
+        if self.revoked_ms is not None:
+            return "revoked"
+        if self.token_expires_ms is not None and now_ms >= self.token_expires_ms:
+            return "expired"
+        return None
 
 
 class EventStore(abc.ABC):
@@ -268,12 +281,36 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     async def add_device(
-        self, user_id: int, device: str, token_hash: bytes, name: str, now_ms: int
+        self,
+        user_id: int,
+        device: str,
+        token_hash: bytes,
+        name: str,
+        now_ms: int,
+        expires_ms: int | None = None,
     ) -> None:
-        """Register a device and its token (by hash).
+        """Register a device and its token (by hash), valid until ``expires_ms`` (None: ever).
 
         Raises :class:`DeviceExists` if the user already has this device id and
         :class:`UnknownUser` if the user does not exist.
+        """
+
+    @abc.abstractmethod
+    async def renew_device(
+        self,
+        user_id: int,
+        device: str,
+        token_hash: bytes,
+        name: str,
+        expires_ms: int | None = None,
+    ) -> bool:
+        """Give an existing device a new token; False if the user has no such device.
+
+        Every earlier token of the device stops working and a revocation is
+        lifted: whoever holds a fresh enrollment token of the user may bring
+        the device back (a revoked laptop that was found, a token file lost,
+        a token expired) and carry on with its own sequence of events. An empty
+        ``name`` keeps the device's name.
         """
 
     @abc.abstractmethod

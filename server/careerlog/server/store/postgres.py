@@ -460,33 +460,65 @@ class PostgresStore(EventStore):
         return int(row[0])
 
     async def add_device(
-        self, user_id: int, device: str, token_hash: bytes, name: str, now_ms: int
+        self,
+        user_id: int,
+        device: str,
+        token_hash: bytes,
+        name: str,
+        now_ms: int,
+        expires_ms: int | None = None,
     ) -> None:
         try:
             async with self._transaction() as conn:
                 await _share_user(conn, user_id)
                 added = await conn.fetchval(
-                    "INSERT INTO devices (user_id, device, name, created_ms)"
-                    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+                    "INSERT INTO devices (user_id, device, name, created_ms, token_expires_ms)"
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
                     user_id,
                     device,
                     name,
                     now_ms,
+                    expires_ms,
                 )
                 if not added:
                     raise DeviceExists(user_id, device)
-                await conn.execute(
-                    "INSERT INTO device_tokens (token_hash, user_id, device) VALUES ($1, $2, $3)",
-                    token_hash,
-                    user_id,
-                    device,
-                )
+                await _add_token(conn, token_hash, user_id, device)
         except asyncpg.UniqueViolationError as error:
             raise StoreError("this token is already in use") from error
 
+    async def renew_device(
+        self,
+        user_id: int,
+        device: str,
+        token_hash: bytes,
+        name: str,
+        expires_ms: int | None = None,
+    ) -> bool:
+        try:
+            async with self._transaction() as conn:
+                renewed = await conn.fetchval(
+                    "UPDATE devices SET revoked_ms = NULL, token_expires_ms = $3,"
+                    " name = CASE WHEN $4 = '' THEN name ELSE $4 END"
+                    " WHERE user_id = $1 AND device = $2 RETURNING true",
+                    user_id,
+                    device,
+                    expires_ms,
+                    name,
+                )
+                if not renewed:
+                    return False
+                await conn.execute(
+                    "DELETE FROM device_tokens WHERE user_id = $1 AND device = $2", user_id, device
+                )
+                await _add_token(conn, token_hash, user_id, device)
+        except asyncpg.UniqueViolationError as error:
+            raise StoreError("this token is already in use") from error
+        return True
+
     async def device_for_token(self, token_hash: bytes) -> DeviceRecord | None:
         row = await self._pool.fetchrow(
-            "SELECT d.user_id, d.device, d.name, d.created_ms, d.revoked_ms"
+            "SELECT d.user_id, d.device, d.name, d.created_ms, d.revoked_ms,"
+            " d.token_expires_ms"
             " FROM device_tokens t JOIN devices d"
             " ON d.user_id = t.user_id AND d.device = t.device"
             " WHERE t.token_hash = $1",
@@ -496,7 +528,8 @@ class PostgresStore(EventStore):
 
     async def list_devices(self, user_id: int) -> list[DeviceRecord]:
         rows = await self._pool.fetch(
-            "SELECT user_id, device, name, created_ms, revoked_ms FROM devices"
+            "SELECT user_id, device, name, created_ms, revoked_ms, token_expires_ms"
+            " FROM devices"
             " WHERE user_id = $1 ORDER BY created_ms, device",
             user_id,
         )
@@ -573,5 +606,14 @@ async def _share_user(conn: Any, user_id: int) -> None:
         raise UnknownUser(user_id)
 
 
+async def _add_token(conn: Any, token_hash: bytes, user_id: int, device: str) -> None:
+    await conn.execute(
+        "INSERT INTO device_tokens (token_hash, user_id, device) VALUES ($1, $2, $3)",
+        token_hash,
+        user_id,
+        device,
+    )
+
+
 def _device_record(row: Any) -> DeviceRecord:
-    return DeviceRecord(int(row[0]), row[1], row[2], int(row[3]), row[4])
+    return DeviceRecord(int(row[0]), row[1], row[2], int(row[3]), row[4], row[5])

@@ -23,6 +23,8 @@ Layout:
 - Migration 3 adds organisations (``orgs``, ``org_members``): membership
   only, keyed by ``org_id`` first, directory-like (reference tables under
   Citus); :mod:`careerlog.server.orgs` reads and writes them.
+- Migration 4 gives a device's token an expiry (``devices.token_expires_ms``,
+  NULL for a token that never expires).
 - There are no foreign keys: existence is checked under the per-user lock,
   ``delete_user`` deletes every table explicitly, and an append does not pay a
   key check per event.
@@ -218,6 +220,8 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX org_members_by_user ON org_members (user_id, org_id)",
     ),
+    # 4: when a device's current token expires (NULL: never).
+    ("ALTER TABLE devices ADD COLUMN token_expires_ms INTEGER",),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -386,4 +390,6 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX org_members_by_user ON org_members (user_id, org_id)",
     ),
+    # 4: as in SQLite.
+    ("ALTER TABLE devices ADD COLUMN token_expires_ms bigint",),
 )

@@ -422,30 +422,55 @@ class SqliteStore(EventStore):
         return int(rows[0][0])
 
     async def add_device(
-        self, user_id: int, device: str, token_hash: bytes, name: str, now_ms: int
+        self,
+        user_id: int,
+        device: str,
+        token_hash: bytes,
+        name: str,
+        now_ms: int,
+        expires_ms: int | None = None,
     ) -> None:
         async with self._transaction() as db:
             await _require_user(db, user_id)
             try:
                 await db.execute(
-                    "INSERT INTO devices (user_id, device, name, created_ms) VALUES (?, ?, ?, ?)",
-                    (user_id, device, name, now_ms),
+                    "INSERT INTO devices (user_id, device, name, created_ms, token_expires_ms)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (user_id, device, name, now_ms, expires_ms),
                 )
             except sqlite3.IntegrityError as error:
                 raise DeviceExists(user_id, device) from error
-            try:
-                await db.execute(
-                    "INSERT INTO device_tokens (token_hash, user_id, device) VALUES (?, ?, ?)",
-                    (token_hash, user_id, device),
-                )
-            except sqlite3.IntegrityError as error:
-                raise StoreError("this token is already in use") from error
+            await _add_token(db, token_hash, user_id, device)
+
+    async def renew_device(
+        self,
+        user_id: int,
+        device: str,
+        token_hash: bytes,
+        name: str,
+        expires_ms: int | None = None,
+    ) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE devices SET revoked_ms = NULL, token_expires_ms = ?,"
+                " name = CASE WHEN ? = '' THEN name ELSE ? END"
+                " WHERE user_id = ? AND device = ?",
+                (expires_ms, name, name, user_id, device),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await db.execute(
+                "DELETE FROM device_tokens WHERE user_id = ? AND device = ?", (user_id, device)
+            )
+            await _add_token(db, token_hash, user_id, device)
+        return True
 
     async def device_for_token(self, token_hash: bytes) -> DeviceRecord | None:
         async with self._reading() as db:
             rows = list(
                 await db.execute_fetchall(
-                    "SELECT d.user_id, d.device, d.name, d.created_ms, d.revoked_ms"
+                    "SELECT d.user_id, d.device, d.name, d.created_ms, d.revoked_ms,"
+                    " d.token_expires_ms"
                     " FROM device_tokens t JOIN devices d"
                     " ON d.user_id = t.user_id AND d.device = t.device"
                     " WHERE t.token_hash = ?",
@@ -457,7 +482,8 @@ class SqliteStore(EventStore):
     async def list_devices(self, user_id: int) -> list[DeviceRecord]:
         async with self._reading() as db:
             rows = await db.execute_fetchall(
-                "SELECT user_id, device, name, created_ms, revoked_ms FROM devices"
+                "SELECT user_id, device, name, created_ms, revoked_ms, token_expires_ms"
+                " FROM devices"
                 " WHERE user_id = ? ORDER BY created_ms, device",
                 (user_id,),
             )
@@ -542,8 +568,20 @@ async def _require_user(db: aiosqlite.Connection, user_id: int) -> None:
         raise UnknownUser(user_id)
 
 
+async def _add_token(
+    db: aiosqlite.Connection, token_hash: bytes, user_id: int, device: str
+) -> None:
+    try:
+        await db.execute(
+            "INSERT INTO device_tokens (token_hash, user_id, device) VALUES (?, ?, ?)",
+            (token_hash, user_id, device),
+        )
+    except sqlite3.IntegrityError as error:
+        raise StoreError("this token is already in use") from error
+
+
 def _device_record(row: Any) -> DeviceRecord:
-    return DeviceRecord(int(row[0]), row[1], row[2], int(row[3]), row[4])
+    return DeviceRecord(int(row[0]), row[1], row[2], int(row[3]), row[4], row[5])
 
 
 #: Most appends committed as one group (one transaction).

@@ -26,6 +26,7 @@ __all__ = [
     "REPLACED",
     "REVOKED",
     "TIMEOUT",
+    "TOKEN_EXPIRED",
     "UNEXPECTED_MESSAGE",
     "UNKNOWN_EVENT_TYPE",
     "UNKNOWN_MESSAGE",
@@ -51,6 +52,7 @@ REVOKED: Final = "revoked"
 INTERNAL: Final = "internal"
 TIMEOUT: Final = "timeout"
 REPLACED: Final = "replaced"
+TOKEN_EXPIRED: Final = "token_expired"
 
 #: Close code of each connection error code.
 CLOSE_CODES: Final[dict[str, int]] = {
@@ -66,6 +68,7 @@ CLOSE_CODES: Final[dict[str, int]] = {
     INTERNAL: 4010,
     TIMEOUT: 4011,
     REPLACED: 4012,
+    TOKEN_EXPIRED: 4013,
 }
 _CODE_OF_CLOSE: Final[dict[int, str]] = {close: code for code, close in CLOSE_CODES.items()}
 
@@ -73,7 +76,9 @@ _CODE_OF_CLOSE: Final[dict[int, str]] = {close: code for code, close in CLOSE_CO
 GOING_AWAY: Final = 1001
 
 #: Errors a retry cannot fix: the client stops reconnecting and tells the person.
-FATAL: Final[frozenset[str]] = frozenset({UNSUPPORTED_PROTOCOL, WRONG_DEVICE, REVOKED})
+FATAL: Final[frozenset[str]] = frozenset(
+    {UNSUPPORTED_PROTOCOL, WRONG_DEVICE, REVOKED, TOKEN_EXPIRED}
+)
 
 # --- per-event rejections (Result.code with status "rejected") -----------------------
 

@@ -554,6 +554,10 @@ class ServerSession:
         """The device's token was revoked: end the connection for good."""
         return self._fail(codes.REVOKED, "this device's access was revoked")
 
+    def expire(self) -> list[ServerAction]:
+        """The device's token reached its expiry: end the connection until the device renews it."""
+        return self._fail(codes.TOKEN_EXPIRED, "this device's token expired")
+
     def replace(self) -> list[ServerAction]:
         """A newer connection of the same device took over."""
         return self._fail(codes.REPLACED, "a newer connection of this device took over")
