@@ -23,6 +23,14 @@ Layout:
 - Migration 3 adds organisations (``orgs``, ``org_members``): membership
   only, keyed by ``org_id`` first, directory-like (reference tables under
   Citus); :mod:`careerlog.server.orgs` reads and writes them.
+- Migration 4 keeps each event's id (``event_id``, its 16 bytes) beside it
+  in ``events`` and ``rejections``, so that a push of a ``dseq`` already
+  held tells a re-push (same id: a duplicate) from another event on a
+  reused ``dseq`` (``dseq_reused``) in the query that finds the earlier
+  answer. Rows stored before have NULL: that query then returns the body,
+  and the id is read from it (an old rejection has neither and is taken
+  as re-pushed). Nullable and without a default, the columns cost no
+  rewrite of either table.
 - There are no foreign keys: existence is checked under the per-user lock,
   ``delete_user`` deletes every table explicitly, and an append does not pay a
   key check per event.
@@ -218,6 +226,11 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX org_members_by_user ON org_members (user_id, org_id)",
     ),
+    # 4: event ids beside the events and the remembered rejections.
+    (
+        "ALTER TABLE events ADD COLUMN event_id BLOB",
+        "ALTER TABLE rejections ADD COLUMN event_id BLOB",
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -385,5 +398,10 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (org_id, user_id)
         )""",
         "CREATE INDEX org_members_by_user ON org_members (user_id, org_id)",
+    ),
+    # 4: event ids, as in SQLite.
+    (
+        "ALTER TABLE events ADD COLUMN event_id bytea",
+        "ALTER TABLE rejections ADD COLUMN event_id bytea",
     ),
 )
