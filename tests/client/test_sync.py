@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -30,6 +32,7 @@ from careerlog.client.home import HomeReader
 from careerlog.client.store import LocalStore
 from careerlog.server.settings import Settings
 from careerlog.shared import hlc
+from careerlog.shared.codec import decode_event
 from careerlog.shared.events import ActivityLogged
 from careerlog.shared.ids import record_id, uuid7
 from careerlog.shared.projections import encode_state
@@ -107,7 +110,15 @@ async def test_two_devices_of_one_user_converge(
     assert login["user_id"] == user
     await _career(a, "from A")
     first = await a.sync()
-    assert first == {"pushed": 4, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+    assert first == {
+        "pushed": 4,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 4,
+        "head": 4,
+        "restored": 0,
+        "moved": 0,
+    }
 
     await b.login(server, user)
     pulled = await b.sync()
@@ -123,7 +134,15 @@ async def test_two_devices_of_one_user_converge(
     assert status["cursor"] == 4
 
     # A second sync with nothing to do is quick and changes nothing.
-    assert await a.sync() == {"pushed": 0, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+    assert await a.sync() == {
+        "pushed": 0,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 4,
+        "head": 4,
+        "restored": 0,
+        "moved": 0,
+    }
 
 
 async def test_concurrent_offline_edits_converge(
@@ -292,7 +311,8 @@ async def test_an_offline_device_with_10000_events_syncs_in_one_go(
         await store.close()
     pushed = await a.sync()
     assert pushed == {
-        "pushed": 10_000, "pulled": 0, "rejected": 0, "cursor": 10_000, "head": 10_000
+        "pushed": 10_000, "pulled": 0, "rejected": 0, "cursor": 10_000, "head": 10_000,
+        "restored": 0, "moved": 0,
     }  # fmt: skip
     await b.login(server, user)
     assert (await b.sync())["pulled"] == 10_000
@@ -314,7 +334,15 @@ async def test_a_reset_server_epoch_pushes_everything_again(
         await store.close()
     # The server answers Reset: the client starts over, its events come back duplicates.
     report = await a.sync()
-    assert report == {"pushed": 0, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+    assert report == {
+        "pushed": 0,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 4,
+        "head": 4,
+        "restored": 0,
+        "moved": 0,
+    }
     status = (await a.json("status"))["sync"]
     assert status["pending"] == 0
 
@@ -607,3 +635,77 @@ async def test_a_device_can_push_smaller_batches_than_the_server_allows(
     pushes = re.search(r'^careerlog_sync_pushes_total\{outcome="result"\} (\S+)$', metrics, re.M)
     assert pushes is not None
     assert float(pushes.group(1)) == 4  # 3 + 3 + 3 + 1
+
+
+async def _server_log(server: LiveServer, user: int) -> list[tuple[str, int, UUID]]:
+    """The server's log of ``user`` as (device, dseq, event id), in ``pos`` order."""
+    stored = await server.store.read(user, 0, 100_000)
+    return [(s.device, s.dseq, decode_event(s.body).id) for s in stored]
+
+
+async def test_a_home_restored_from_a_backup_loses_nothing(
+    server: LiveServer, devices: tuple[Device, Device], tmp_path: Path
+) -> None:
+    """A home restored from an old copy of itself mints dseqs the server already
+    holds (other events, recorded after the copy): none of either may be lost."""
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    for n in range(3):
+        await a.ok("log", f"before the backup {n}")
+    await a.sync()
+    backup = tmp_path / "backup"
+    shutil.copytree(a.home, backup)
+    for n in range(4):
+        await a.ok("log", f"after the backup {n}")  # dseq 4..7, on the server
+    await a.sync()
+    shutil.rmtree(a.home)
+    shutil.copytree(backup, a.home)  # the laptop is restored: its log ends at dseq 3
+    for n in range(2):
+        await a.ok("log", f"after the restore {n}")  # dseq 4, 5 again, offline
+
+    code, out, err = await a.run("sync")
+    assert code == EXIT_OK, err
+    summary, told = out.strip().splitlines()  # the person is told, in one line
+    # The server's 4..7 came back; the two recorded here went after them, as 8, 9.
+    assert summary.endswith("pushed 2, pulled 4, rejected 0 (cursor 9/9)")
+    assert told == (
+        "this home was behind its own past on the server (restored from a backup, or copied):"
+        " took back 4 of this device's events from the server and moved 2 recorded here to"
+        " new sequence numbers after them; nothing was lost"
+    )
+
+    texts = {f"before the backup {n}" for n in range(3)}
+    texts |= {f"after the backup {n}" for n in range(4)}
+    texts |= {f"after the restore {n}" for n in range(2)}
+    on_server = await _server_log(server, user)
+    assert len(on_server) == 9
+    assert len({event_id for _, _, event_id in on_server}) == 9  # nothing twice
+    assert sorted(dseq for _, dseq, _ in on_server) == list(range(1, 10))  # gapless
+
+    store = await LocalStore.open(a.home, create=False)
+    try:
+        held = await store.events()
+        assert {e.id for e in held} == {event_id for _, _, event_id in on_server}
+        assert {e.text for e in held if isinstance(e, ActivityLogged)} == texts
+        assert sorted(e.dseq for e in held) == list(range(1, 10))
+        assert await store.pending_count() == 0
+        assert await store.rejected() == []
+    finally:
+        await store.close()
+
+    # Another device gets every one of them, and both fold the same state.
+    await b.login(server, user)
+    await b.sync()
+    assert await b.snapshot() == await a.snapshot()
+    # And a sync with nothing left to do says nothing about a restore.
+    assert "restored" not in await a.ok("sync")
+    assert await a.sync() == {
+        "pushed": 0,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 9,
+        "head": 9,
+        "restored": 0,
+        "moved": 0,
+    }
