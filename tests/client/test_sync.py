@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 
 from careerlog.client.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYNC, main
@@ -32,7 +33,7 @@ from careerlog.client.home import HomeReader
 from careerlog.client.store import LocalStore
 from careerlog.server.settings import Settings
 from careerlog.shared import hlc
-from careerlog.shared.codec import decode_event
+from careerlog.shared.codec import decode_event, encode_event
 from careerlog.shared.events import ActivityLogged
 from careerlog.shared.ids import record_id, uuid7
 from careerlog.shared.projections import encode_state
@@ -709,3 +710,131 @@ async def test_a_home_restored_from_a_backup_loses_nothing(
         "restored": 0,
         "moved": 0,
     }
+
+
+async def test_a_restored_home_catches_up_over_many_pages_with_its_retraction_intact(
+    tmp_path: Path, devices: tuple[Device, Device]
+) -> None:
+    """Pages of two events: the home's own events are moved page after page
+    (each time after the server's events seen so far), and a retraction of one
+    of them still retracts it, on this home and on the other device."""
+    limits = msgspec.structs.replace(Settings().limits, page_size=2)
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", port=0, node="t", limits=limits)
+    a, b = devices
+    async with running(settings) as server:
+        user = await server.user("ada")
+        await a.login(server, user)
+        for n in range(3):
+            await a.ok("log", f"before the backup {n}")
+        await a.sync()
+        backup = tmp_path / "backup"
+        shutil.copytree(a.home, backup)
+        for n in range(5):
+            await a.ok("log", f"after the backup {n}")
+        await a.sync()
+        shutil.rmtree(a.home)
+        shutil.copytree(backup, a.home)
+        await a.ok("log", "kept after the restore")
+        await a.ok("log", "a mistake after the restore")
+        store = await LocalStore.open(a.home, create=False)
+        try:
+            (mistake,) = [
+                e
+                for e in await store.events()
+                if getattr(e, "text", "") == "a mistake after the restore"
+            ]
+        finally:
+            await store.close()
+        await a.ok("retract", str(mistake.id), "--reason", "typo")
+
+        report = await a.sync()
+        assert report["restored"] == 5
+        assert report["pushed"] == 3
+        assert report["moved"] >= 3  # moved again with each page of the server's events
+
+        on_server = await _server_log(server, user)
+        assert sorted(dseq for _, dseq, _ in on_server) == list(range(1, 12))
+        assert len({event_id for _, _, event_id in on_server}) == 11
+        store = await LocalStore.open(a.home, create=False)
+        try:
+            held = await store.events()
+            assert {e.id for e in held} == {event_id for _, _, event_id in on_server}
+            assert sorted(e.dseq for e in held) == list(range(1, 12))
+            assert str(mistake.id) in store.state.retracted
+            assert await store.pending_count() == 0
+            # The fold kept on disk is the fold of the log as it now is.
+            kept = encode_state(store.state)
+            assert encode_state(await store.rebuild()) == kept
+        finally:
+            await store.close()
+        await b.login(server, user)
+        await b.sync()
+        assert await b.snapshot() == await a.snapshot()
+
+
+async def test_a_dseq_taken_meanwhile_by_a_copy_of_the_home_is_moved_not_lost(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    """A copy of this home (same device) pushes dseq 4 while this one, already
+    synced, records its own 4: the server answers ``dseq_reused``, the event
+    moves to 5 and is pushed again, and the copy's 4 arrives later into the
+    place it left."""
+    from careerlog.client import commands
+    from careerlog.client.enrollment import read_token
+    from careerlog.client.sync import SyncEngine
+    from careerlog.server.store import Incoming
+
+    a, _ = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    for n in range(3):
+        await a.ok("log", f"shared {n}")
+    await a.sync()
+    token = read_token(a.home)
+    assert token is not None
+    async with await LocalStore.open(a.home, create=False) as store:
+        device = store.device
+        synced = asyncio.Event()
+        engine = SyncEngine(store, server.http_url, token, on_round=lambda _: synced.set())
+        watching = asyncio.create_task(engine.watch())
+        try:
+            await asyncio.wait_for(synced.wait(), 10)
+            # The copy's event 4 reaches the server; no wake-up, so this
+            # connection does not hear of it yet.
+            wall = now_ms()
+            theirs = ActivityLogged(
+                id=uuid7(wall, os.urandom(10)),
+                device=device,
+                dseq=4,
+                hlc=hlc.pack(wall, 0),
+                occurred_at=datetime.fromtimestamp(wall / 1000, UTC),
+                activity_id=record_id(os.urandom(8)),
+                text="recorded on the copy",
+            )
+            body = encode_event(theirs)
+            await server.store.append(
+                user, device, [Incoming(device, 4, theirs.hlc, body, id=theirs.id.bytes)], now_ms()
+            )
+            synced.clear()
+            async with await LocalStore.open(a.home, create=False) as cli:
+                ours = await cli.record(partial(commands.log_activity, text="recorded here"))
+            assert ours.dseq == 4
+            deadline = time.monotonic() + 10
+            while await server.store.head(user) < 5:
+                assert time.monotonic() < deadline, "the moved event never reached the server"
+                await asyncio.sleep(0.01)
+            server.runtime.hub.wake(user, 5)  # now the copy's event comes
+            while store.count < 5 or await store.pending_count():
+                assert time.monotonic() < deadline, "the copy's event never came"
+                await asyncio.sleep(0.01)
+            assert engine.report.moved == 1
+            assert engine.report.rejected == 0
+        finally:
+            engine.stop()
+            await asyncio.wait_for(watching, 10)
+        held = {(e.dseq, e.id) for e in await store.events()}
+    on_server = {(dseq, event_id) for _, dseq, event_id in await _server_log(server, user)}
+    assert held == on_server
+    assert (4, theirs.id) in held
+    assert (5, ours.id) in held
+    assert (await a.json("status"))["sync"]["rejected"] == []
