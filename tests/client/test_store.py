@@ -879,3 +879,45 @@ async def test_opening_a_home_whose_settled_events_outran_the_head_repairs_it(
     async with await LocalStore.open(home, clock=StepClock(seed="x")) as reopened:
         assert await reopened.pending_count() == 0
         assert (await reopened.record(partial(commands.log_activity, text="next"))).dseq == 6
+
+
+async def test_an_own_event_of_the_server_on_a_dseq_held_here_is_taken_back(
+    tmp_path: Path,
+) -> None:
+    """A home that met a server answering 'duplicate' for another event on its
+    dseq (before servers compared ids) holds its event as acknowledged: the
+    server's event on that dseq is taken back when it comes, and the home's is
+    queued again under a fresh dseq (same id and content), to be pushed."""
+    import msgspec
+
+    from careerlog.shared import hlc
+    from careerlog.shared.events import ActivityLogged
+    from careerlog.shared.ids import record_id, uuid7
+
+    async with await LocalStore.open(tmp_path / "home", clock=StepClock()) as store:
+        for n in range(3):
+            await store.record(partial(commands.log_activity, text=f"shared {n}"))
+        ours = await store.record(partial(commands.log_activity, text="recorded here"))
+        await store.mark_acked([(e, e.dseq) for e in await store.events()])  # ours 'duplicate'
+        theirs = ActivityLogged(
+            id=uuid7(START_MS - 60_000, bytes(10)),
+            device=store.device,
+            dseq=4,
+            hlc=hlc.pack(START_MS - 60_000, 0),
+            occurred_at=datetime.fromtimestamp(START_MS / 1000 - 60, UTC),
+            activity_id=record_id(bytes(8)),
+            text="recorded before the restore",
+        )
+        result = await store.ingest_remote([theirs], [4])
+
+        assert (result.added, result.own, result.moved) == (1, 1, 1)
+        held = {e.dseq: e for e in await store.events()}
+        assert sorted(held) == [1, 2, 3, 4, 5]
+        assert held[4] == theirs
+        assert held[5] == msgspec.structs.replace(ours, dseq=5)
+        assert [e.id for e, _ in await store.pending(10)] == [ours.id]
+        in_order = sorted(held.values(), key=canonical_key)
+        assert encode_state(store.state) == encode_state(fold(in_order))
+        # The next event goes after them both.
+        nxt = await store.record(partial(commands.log_activity, text="next"))
+        assert nxt.dseq == 6

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -21,7 +22,9 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
+import msgspec
 import pytest
 
 from careerlog.client.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_SYNC, main
@@ -30,6 +33,7 @@ from careerlog.client.home import HomeReader
 from careerlog.client.store import LocalStore
 from careerlog.server.settings import Settings
 from careerlog.shared import hlc
+from careerlog.shared.codec import decode_event, encode_event
 from careerlog.shared.events import ActivityLogged
 from careerlog.shared.ids import record_id, uuid7
 from careerlog.shared.projections import encode_state
@@ -107,7 +111,15 @@ async def test_two_devices_of_one_user_converge(
     assert login["user_id"] == user
     await _career(a, "from A")
     first = await a.sync()
-    assert first == {"pushed": 4, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+    assert first == {
+        "pushed": 4,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 4,
+        "head": 4,
+        "restored": 0,
+        "moved": 0,
+    }
 
     await b.login(server, user)
     pulled = await b.sync()
@@ -123,7 +135,15 @@ async def test_two_devices_of_one_user_converge(
     assert status["cursor"] == 4
 
     # A second sync with nothing to do is quick and changes nothing.
-    assert await a.sync() == {"pushed": 0, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+    assert await a.sync() == {
+        "pushed": 0,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 4,
+        "head": 4,
+        "restored": 0,
+        "moved": 0,
+    }
 
 
 async def test_concurrent_offline_edits_converge(
@@ -292,7 +312,8 @@ async def test_an_offline_device_with_10000_events_syncs_in_one_go(
         await store.close()
     pushed = await a.sync()
     assert pushed == {
-        "pushed": 10_000, "pulled": 0, "rejected": 0, "cursor": 10_000, "head": 10_000
+        "pushed": 10_000, "pulled": 0, "rejected": 0, "cursor": 10_000, "head": 10_000,
+        "restored": 0, "moved": 0,
     }  # fmt: skip
     await b.login(server, user)
     assert (await b.sync())["pulled"] == 10_000
@@ -314,7 +335,15 @@ async def test_a_reset_server_epoch_pushes_everything_again(
         await store.close()
     # The server answers Reset: the client starts over, its events come back duplicates.
     report = await a.sync()
-    assert report == {"pushed": 0, "pulled": 0, "rejected": 0, "cursor": 4, "head": 4}
+    assert report == {
+        "pushed": 0,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 4,
+        "head": 4,
+        "restored": 0,
+        "moved": 0,
+    }
     status = (await a.json("status"))["sync"]
     assert status["pending"] == 0
 
@@ -641,3 +670,205 @@ async def test_a_device_can_push_smaller_batches_than_the_server_allows(
     pushes = re.search(r'^careerlog_sync_pushes_total\{outcome="result"\} (\S+)$', metrics, re.M)
     assert pushes is not None
     assert float(pushes.group(1)) == 4  # 3 + 3 + 3 + 1
+
+
+async def _server_log(server: LiveServer, user: int) -> list[tuple[str, int, UUID]]:
+    """The server's log of ``user`` as (device, dseq, event id), in ``pos`` order."""
+    stored = await server.store.read(user, 0, 100_000)
+    return [(s.device, s.dseq, decode_event(s.body).id) for s in stored]
+
+
+async def test_a_home_restored_from_a_backup_loses_nothing(
+    server: LiveServer, devices: tuple[Device, Device], tmp_path: Path
+) -> None:
+    """A home restored from an old copy of itself mints dseqs the server already
+    holds (other events, recorded after the copy): none of either may be lost."""
+    a, b = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    for n in range(3):
+        await a.ok("log", f"before the backup {n}")
+    await a.sync()
+    backup = tmp_path / "backup"
+    shutil.copytree(a.home, backup)
+    for n in range(4):
+        await a.ok("log", f"after the backup {n}")  # dseq 4..7, on the server
+    await a.sync()
+    shutil.rmtree(a.home)
+    shutil.copytree(backup, a.home)  # the laptop is restored: its log ends at dseq 3
+    for n in range(2):
+        await a.ok("log", f"after the restore {n}")  # dseq 4, 5 again, offline
+
+    code, out, err = await a.run("sync")
+    assert code == EXIT_OK, err
+    summary, told = out.strip().splitlines()  # the person is told, in one line
+    # The server's 4..7 came back; the two recorded here went after them, as 8, 9.
+    assert summary.endswith("pushed 2, pulled 4, rejected 0 (cursor 9/9)")
+    assert told == (
+        "this home was behind its own past on the server (restored from a backup, or copied):"
+        " took back 4 of this device's events from the server and moved 2 recorded here to"
+        " new sequence numbers after them; nothing was lost"
+    )
+
+    texts = {f"before the backup {n}" for n in range(3)}
+    texts |= {f"after the backup {n}" for n in range(4)}
+    texts |= {f"after the restore {n}" for n in range(2)}
+    on_server = await _server_log(server, user)
+    assert len(on_server) == 9
+    assert len({event_id for _, _, event_id in on_server}) == 9  # nothing twice
+    assert sorted(dseq for _, dseq, _ in on_server) == list(range(1, 10))  # gapless
+
+    store = await LocalStore.open(a.home, create=False)
+    try:
+        held = await store.events()
+        assert {e.id for e in held} == {event_id for _, _, event_id in on_server}
+        assert {e.text for e in held if isinstance(e, ActivityLogged)} == texts
+        assert sorted(e.dseq for e in held) == list(range(1, 10))
+        assert await store.pending_count() == 0
+        assert await store.rejected() == []
+    finally:
+        await store.close()
+
+    # Another device gets every one of them, and both fold the same state.
+    await b.login(server, user)
+    await b.sync()
+    assert await b.snapshot() == await a.snapshot()
+    # And a sync with nothing left to do says nothing about a restore.
+    assert "restored" not in await a.ok("sync")
+    assert await a.sync() == {
+        "pushed": 0,
+        "pulled": 0,
+        "rejected": 0,
+        "cursor": 9,
+        "head": 9,
+        "restored": 0,
+        "moved": 0,
+    }
+
+
+async def test_a_restored_home_catches_up_over_many_pages_with_its_retraction_intact(
+    tmp_path: Path, devices: tuple[Device, Device]
+) -> None:
+    """Pages of two events: the home's own events are moved page after page
+    (each time after the server's events seen so far), and a retraction of one
+    of them still retracts it, on this home and on the other device."""
+    limits = msgspec.structs.replace(Settings().limits, page_size=2)
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 's.db'}", port=0, node="t", limits=limits)
+    a, b = devices
+    async with running(settings) as server:
+        user = await server.user("ada")
+        await a.login(server, user)
+        for n in range(3):
+            await a.ok("log", f"before the backup {n}")
+        await a.sync()
+        backup = tmp_path / "backup"
+        shutil.copytree(a.home, backup)
+        for n in range(5):
+            await a.ok("log", f"after the backup {n}")
+        await a.sync()
+        shutil.rmtree(a.home)
+        shutil.copytree(backup, a.home)
+        await a.ok("log", "kept after the restore")
+        await a.ok("log", "a mistake after the restore")
+        store = await LocalStore.open(a.home, create=False)
+        try:
+            (mistake,) = [
+                e
+                for e in await store.events()
+                if getattr(e, "text", "") == "a mistake after the restore"
+            ]
+        finally:
+            await store.close()
+        await a.ok("retract", str(mistake.id), "--reason", "typo")
+
+        report = await a.sync()
+        assert report["restored"] == 5
+        assert report["pushed"] == 3
+        assert report["moved"] >= 3  # moved again with each page of the server's events
+
+        on_server = await _server_log(server, user)
+        assert sorted(dseq for _, dseq, _ in on_server) == list(range(1, 12))
+        assert len({event_id for _, _, event_id in on_server}) == 11
+        store = await LocalStore.open(a.home, create=False)
+        try:
+            held = await store.events()
+            assert {e.id for e in held} == {event_id for _, _, event_id in on_server}
+            assert sorted(e.dseq for e in held) == list(range(1, 12))
+            assert str(mistake.id) in store.state.retracted
+            assert await store.pending_count() == 0
+            # The fold kept on disk is the fold of the log as it now is.
+            kept = encode_state(store.state)
+            assert encode_state(await store.rebuild()) == kept
+        finally:
+            await store.close()
+        await b.login(server, user)
+        await b.sync()
+        assert await b.snapshot() == await a.snapshot()
+
+
+async def test_a_dseq_taken_meanwhile_by_a_copy_of_the_home_is_moved_not_lost(
+    server: LiveServer, devices: tuple[Device, Device]
+) -> None:
+    """A copy of this home (same device) pushes dseq 4 while this one, already
+    synced, records its own 4: the server answers ``dseq_reused``, the event
+    moves to 5 and is pushed again, and the copy's 4 arrives later into the
+    place it left."""
+    from careerlog.client import commands
+    from careerlog.client.enrollment import read_token
+    from careerlog.client.sync import SyncEngine
+    from careerlog.server.store import Incoming
+
+    a, _ = devices
+    user = await server.user("ada")
+    await a.login(server, user)
+    for n in range(3):
+        await a.ok("log", f"shared {n}")
+    await a.sync()
+    token = read_token(a.home)
+    assert token is not None
+    async with await LocalStore.open(a.home, create=False) as store:
+        device = store.device
+        synced = asyncio.Event()
+        engine = SyncEngine(store, server.http_url, token, on_round=lambda _: synced.set())
+        watching = asyncio.create_task(engine.watch())
+        try:
+            await asyncio.wait_for(synced.wait(), 10)
+            # The copy's event 4 reaches the server; no wake-up, so this
+            # connection does not hear of it yet.
+            wall = now_ms()
+            theirs = ActivityLogged(
+                id=uuid7(wall, os.urandom(10)),
+                device=device,
+                dseq=4,
+                hlc=hlc.pack(wall, 0),
+                occurred_at=datetime.fromtimestamp(wall / 1000, UTC),
+                activity_id=record_id(os.urandom(8)),
+                text="recorded on the copy",
+            )
+            body = encode_event(theirs)
+            await server.store.append(
+                user, device, [Incoming(device, 4, theirs.hlc, body, id=theirs.id.bytes)], now_ms()
+            )
+            synced.clear()
+            async with await LocalStore.open(a.home, create=False) as cli:
+                ours = await cli.record(partial(commands.log_activity, text="recorded here"))
+            assert ours.dseq == 4
+            deadline = time.monotonic() + 10
+            while await server.store.head(user) < 5:
+                assert time.monotonic() < deadline, "the moved event never reached the server"
+                await asyncio.sleep(0.01)
+            server.runtime.hub.wake(user, 5)  # now the copy's event comes
+            while store.count < 5 or await store.pending_count():
+                assert time.monotonic() < deadline, "the copy's event never came"
+                await asyncio.sleep(0.01)
+            assert engine.report.moved == 1
+            assert engine.report.rejected == 0
+        finally:
+            engine.stop()
+            await asyncio.wait_for(watching, 10)
+        held = {(e.dseq, e.id) for e in await store.events()}
+    on_server = {(dseq, event_id) for _, dseq, event_id in await _server_log(server, user)}
+    assert held == on_server
+    assert (4, theirs.id) in held
+    assert (5, ours.id) in held
+    assert (await a.json("status"))["sync"]["rejected"] == []

@@ -373,6 +373,29 @@ async def test_an_event_from_the_future_is_rejected_but_fills_its_slot(
     await laptop.close()
 
 
+async def test_another_event_on_a_held_dseq_is_dseq_reused_not_duplicate(
+    server: LiveServer,
+) -> None:
+    """A device restored from a backup mints a dseq again: the server says so
+    instead of answering ``duplicate`` for an event it never held."""
+    user = await server.user("ada")
+    laptop = await Peer.open(server.ws_url, await server.device(user, "laptop"), "laptop")
+    held = [activity("laptop", 1, "before the backup"), activity("laptop", 2, "after it")]
+    await laptop.push(held)
+    await laptop.answer(PushResult)
+
+    await laptop.push([held[0], activity("laptop", 2, "after the restore")])
+    same, other = (await laptop.answer(PushResult)).results
+
+    assert (same.status, same.pos) == ("duplicate", 1)
+    assert (other.status, other.pos, other.code) == ("rejected", None, codes.DSEQ_REUSED)
+    assert other.reason is not None
+    assert "reused a sequence number" in other.reason
+    stored = await server.store.read(user, 0, 10)
+    assert [s.body for s in stored] == held
+    await laptop.close()
+
+
 async def test_a_stopping_server_closes_sockets_with_going_away(settings: Settings) -> None:
     async with running(settings) as server:
         user = await server.user("ada")

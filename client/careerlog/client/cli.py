@@ -1089,7 +1089,11 @@ async def sync(args: argparse.Namespace) -> int:
             "rejected": report.rejected,
             "cursor": report.cursor,
             "head": report.head,
+            "restored": report.restored,
+            "moved": report.moved,
         }
+
+    told: list[str] = []  # the restore line, once, while watching
 
     def on_round(report: SyncReport) -> None:
         if args.json:
@@ -1103,6 +1107,10 @@ async def sync(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
+            line = report.restore_line()
+            if line is not None and line not in told:
+                told.append(line)
+                print(f"{stamp} {line}", file=sys.stderr, flush=True)
 
     store = await _open(args, create=False)
     progress: ProgressLine | None = None
@@ -1143,6 +1151,9 @@ async def sync(args: argparse.Namespace) -> int:
             f"synced with {server}: pushed {report.pushed}, pulled {report.pulled}, "
             f"rejected {report.rejected} (cursor {report.cursor}/{report.head})"
         )
+        line = report.restore_line()
+        if line is not None:
+            print(line)
     for event_id, code, reason in report.rejections:
         print(f"careerlog: rejected {event_id}: {code} — {reason}", file=sys.stderr)
     return EXIT_OK

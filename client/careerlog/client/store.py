@@ -46,6 +46,8 @@ from types import TracebackType
 from typing import Any, Self, TypeAlias, TypeVar
 from uuid import UUID
 
+import msgspec
+
 from careerlog.client import database
 from careerlog.client.database import BUSY_TIMEOUT_MS, Busy
 from careerlog.client.device import Clock, SystemClock, local_zone_name, new_device_id
@@ -140,6 +142,11 @@ class _StaleSequence(Exception):
 class ImportResult:
     added: int
     duplicates: int
+    #: Of ``added``, this device's own events: the home had lost them (it was
+    #: restored from a backup, or copied) and took them back from the server.
+    own: int = 0
+    #: Events recorded here moved to a new dseq to make room for them.
+    moved: int = 0
 
 
 def _key(event: Event) -> Key:
@@ -294,15 +301,8 @@ class LocalStore:
         self._size = await self._scalar(self._size_query)
         self._next_dseq = 1 + await self._scalar(f"SELECT {self._own_last}")
         self._last_hlc = await self._scalar("SELECT coalesce(max(hlc), 0) FROM events")
-        self._retractions = []
         self._heads = None  # read again when next needed
-        async with db.execute(
-            "SELECT hlc, device, dseq, target_id, target_hlc, target_device, target_dseq "
-            "FROM retractions"
-        ) as cursor:
-            async for row in cursor:
-                self._retractions.append(retraction_from_row(row))  # type: ignore[arg-type]
-        self._retractions.sort(key=lambda r: r.key)
+        await self._read_retractions()
         last = await self._last_key()
         self.state = await self._state_at(last) if last is not None else new_state()
         async with db.execute(
@@ -312,6 +312,16 @@ class LocalStore:
             latest = await cursor.fetchone()
         self._since_snapshot = self._count - (latest[0] if latest else 0)
         self._snapshot_bytes = latest[1] if latest else 0
+
+    async def _read_retractions(self) -> None:
+        self._retractions = []
+        async with self._db.execute(
+            "SELECT hlc, device, dseq, target_id, target_hlc, target_device, target_dseq "
+            "FROM retractions"
+        ) as cursor:
+            async for row in cursor:
+                self._retractions.append(retraction_from_row(row))  # type: ignore[arg-type]
+        self._retractions.sort(key=lambda r: r.key)
 
     # --- small helpers -----------------------------------------------------------
 
@@ -949,7 +959,8 @@ class LocalStore:
         self._last_hlc = hlc_clock.receive(self._last_hlc, remote_max, self._clock.now_ms())
         own_max = max((e.dseq for e in events if e.device == self.device), default=0)
         self._next_dseq = max(self._next_dseq, own_max + 1)
-        return ImportResult(len(events), len(known))
+        own = sum(1 for e in events if e.device == self.device)
+        return ImportResult(len(events), len(known), own)
 
     def _fold_new(
         self, events: list[Event], snapshots: list[tuple[int, str, int, int, bytes]]
@@ -999,6 +1010,17 @@ class LocalStore:
             # process after this one loaded (taken as new, they would make it
             # reload the log for nothing).
             heads[self.device] = max(heads.get(self.device, 0), self._next_dseq - 1, self._seen_own)
+            if positions is not None:
+                taken = await self._take_back_own(batch, positions, bodies, heads[self.device])
+                if taken is not None:
+                    # Reloaded: the rest of the page goes the usual way.
+                    rest = await self._add_foreign(batch, positions, meta, bodies)
+                    return ImportResult(
+                        rest.added + taken.added,
+                        rest.duplicates - taken.added,
+                        rest.own + taken.own,
+                        taken.moved,
+                    )
         # Each device's sequence is kept gapless here, so an event is already
         # held exactly when its dseq is at or below its device's head.
         order = sorted(range(len(batch)), key=lambda i: (batch[i].device, batch[i].dseq))
@@ -1109,7 +1131,218 @@ class LocalStore:
         self._last_hlc = hlc_clock.receive(self._last_hlc, remote_max, self._clock.now_ms())
         own_max = max((e.dseq for e, _ in fresh if e.device == self.device), default=0)
         self._next_dseq = max(self._next_dseq, own_max + 1)
-        return ImportResult(len(fresh), len(batch) - len(fresh))
+        own = sum(1 for e, _ in fresh if e.device == self.device)
+        return ImportResult(len(fresh), len(batch) - len(fresh), own)
+
+    # --- a home behind its own past ---------------------------------------------------
+
+    async def _take_back_own(
+        self,
+        batch: list[Event],
+        positions: list[int],
+        bodies: list[bytes] | None,
+        head: int,
+    ) -> ImportResult | None:
+        """Store the own events of a pulled page that this home lacks though
+        their dseq is not above its own head; None if there are none.
+
+        That happens when the home was restored from a backup or copied:
+        the server holds this device's events the home never saw (recorded
+        after the copy was taken), and the home has meanwhile minted the
+        same dseqs again for events of its own. Each device's sequence is
+        otherwise held gapless, so "held" would mean "dseq at or below the
+        head" and the server's events would be dropped as held; an own event
+        is therefore held here only if its key ``(hlc, device, dseq)`` is.
+
+        The home's events on those dseqs (the *occupants*) are moved to new
+        dseqs after everything this device holds, rather than flagged as
+        rejected, because moving loses nothing and asks nothing of the
+        person, and it is sound: the server holds another event on each such
+        dseq, so the occupant is not on the server (nor, through it, on any
+        other replica) under that dseq, and no acknowledgement of it can
+        come. Its id, HLC and content stay; only its ``dseq`` changes, so its
+        place in the canonical order ``(hlc, device, dseq)`` stays too, and
+        retractions (which name events by id) still reach it. The page's
+        events, the moves, the retraction index, this device's head and the
+        re-fold commit in one transaction. An occupant already given a
+        position (a home that met the old server, which answered
+        "duplicate" for a different event) is queued again, and one flagged
+        rejected is judged again: neither is on the server either.
+        """
+        own = [i for i, e in enumerate(batch) if e.device == self.device]
+        below = [i for i in own if batch[i].dseq <= head]
+        if not below:
+            return None
+        held = await self._own_keys_held([(batch[i].hlc, batch[i].dseq) for i in below])
+        lacking = {batch[i].dseq for i in below if (batch[i].hlc, batch[i].dseq) not in held}
+        if not lacking:
+            return None
+        taken: dict[Key, tuple[Event, int, bytes]] = {}
+        for i in own:
+            event = batch[i]
+            if (event.hlc, event.dseq) not in held:
+                body = bodies[i] if bodies is not None else encode_event(event)
+                taken.setdefault(_key(event), (event, positions[i], body))
+        occupants = await self._own_at(lacking)
+        above = max(head, max(batch[i].dseq for i in own))
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if await self._scalar("PRAGMA data_version") != self._data_version:
+                raise _StaleSequence  # another process wrote: judge the page again
+            await self._move_own_rows(occupants, above)
+            await db.executemany(
+                "INSERT INTO events (hlc, device, dseq, body, pos) VALUES (?, ?, ?, ?, ?)",
+                [(e.hlc, e.device, e.dseq, body, pos) for e, pos, body in taken.values()],
+            )
+            # (Their positions keep them off the push queue: the head covers them.)
+            await db.execute(_RAISE_HEAD, (self.device, max(e.dseq for e, _, _ in taken.values())))
+            earliest = min([*taken, *((hlc, self.device, dseq) for hlc, dseq, _, _ in occupants)])
+            await self._refold_from(earliest, [e for e, _, _ in taken.values()])
+            await db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            await self._reload()
+            raise
+        self._settled_own = min(self._settled_own, min(lacking) - 1)
+        await self._load()
+        return ImportResult(len(taken), 0, len(taken), len(occupants))
+
+    async def move_own(self, events: Sequence[Event], floor: int) -> int:
+        """Move these own events, those still queued as they are, to new dseqs
+        after both this device's last and ``floor``, in their order.
+
+        For events the server refused as ``dseq_reused``: it holds another
+        event on their dseq (and this device's events up to ``floor``) that
+        this home has not pulled yet (a copy of the home pushing too). Sound
+        for the reasons :meth:`_take_back_own` gives; the server's events on
+        the dseqs left behind arrive later and are taken back there. Only
+        these move: the ones after them may be on their way to the server
+        already, where each is stored as it is or refused the same way.
+        Returns how many moved.
+        """
+        if not events:
+            return 0
+        for _attempt in range(5):
+            async with self._lock:
+                try:
+                    return await self._move_queued(events, floor)
+                except _StaleSequence:
+                    continue
+        raise StoreError("another process keeps writing to this home; try again")
+
+    async def _move_queued(self, events: Sequence[Event], floor: int) -> int:
+        first = min(e.dseq for e in events)
+        keys = {(e.hlc, e.dseq) for e in events}
+        async with self._db.execute(
+            f"SELECT hlc, dseq, body, pos FROM events WHERE {self._queued} "
+            "AND dseq BETWEEN ? AND ? ORDER BY dseq",
+            (first, max(e.dseq for e in events)),
+        ) as cursor:
+            occupants = [tuple(row) for row in await cursor.fetchall() if (row[0], row[1]) in keys]
+        if not occupants:
+            return 0  # already moved (a page took the server's events back first)
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            if await self._scalar("PRAGMA data_version") != self._data_version:
+                raise _StaleSequence
+            above = max(floor, await self._scalar(f"SELECT {self._own_last}"))
+            await self._move_own_rows(occupants, above)
+            await self._refold_from((min(o[0] for o in occupants), self.device, 0), [])
+            await db.execute("COMMIT")
+        except BaseException:
+            await self._rollback()
+            await self._reload()
+            raise
+        self._settled_own = min(self._settled_own, first - 1)
+        await self._load()
+        return len(occupants)
+
+    async def _own_keys_held(self, keys: list[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Which (hlc, dseq) of this device's events are in the log: primary-key lookups."""
+        held: set[tuple[int, int]] = set()
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            async with self._db.execute(
+                f"SELECT e.hlc, e.dseq FROM (VALUES {values}) AS k CROSS JOIN events AS e"
+                " ON e.hlc = k.column1 AND e.device = ? AND e.dseq = k.column2",
+                [*(v for key in chunk for v in key), self.device],
+            ) as cursor:
+                held.update((row[0], row[1]) for row in await cursor.fetchall())
+        return held
+
+    async def _own_at(self, slots: set[int]) -> list[tuple[int, int, bytes, int | None]]:
+        """This device's events on these dseqs, as (hlc, dseq, body, pos), in dseq
+        order: from the push queue's index, and only for a dseq not found
+        there, from a scan of the log (an event already given a position)."""
+        low, high = min(slots), max(slots)
+        async with self._db.execute(
+            f"SELECT hlc, dseq, body, pos FROM events WHERE {self._queued} "
+            "AND dseq BETWEEN ? AND ?",
+            (low, high),
+        ) as cursor:
+            found = [tuple(row) for row in await cursor.fetchall() if row[1] in slots]
+        rest = slots - {row[1] for row in found}
+        if rest:
+            async with self._db.execute(
+                "SELECT hlc, dseq, body, pos FROM events WHERE device = ? "
+                "AND dseq BETWEEN ? AND ? AND pos IS NOT NULL",
+                (self.device, min(rest), max(rest)),
+            ) as cursor:
+                found += [tuple(row) for row in await cursor.fetchall() if row[1] in rest]
+        return sorted(found, key=lambda row: row[1])
+
+    async def _move_own_rows(
+        self, occupants: Sequence[tuple[int, int, bytes, int | None]], above: int
+    ) -> None:
+        """Give these own events the dseqs ``above + 1`` … in their order,
+        queued for push, inside the caller's transaction; the retraction index
+        follows them (its own rows, and their targets' keys) and a rejection
+        flag goes (they are judged again)."""
+        db = self._db
+        for n, (hlc, dseq, body, _pos) in enumerate(occupants, start=1):
+            moved = msgspec.structs.replace(decode_event(body), dseq=above + n)
+            await db.execute(
+                "DELETE FROM events WHERE hlc = ? AND device = ? AND dseq = ?",
+                (hlc, self.device, dseq),
+            )
+            await db.execute(_INSERT_EVENT, (hlc, self.device, moved.dseq, encode_event(moved)))
+            event_id = moved.id.bytes
+            await db.execute("UPDATE retractions SET dseq = ? WHERE id = ?", (moved.dseq, event_id))
+            await db.execute(
+                "UPDATE retractions SET target_dseq = ? WHERE target_id = ? AND target_hlc = ?",
+                (moved.dseq, event_id, hlc),
+            )
+            await db.execute("DELETE FROM rejected WHERE id = ?", (event_id,))
+
+    async def _refold_from(self, earliest: Key, added: Sequence[Event]) -> None:
+        """Inside a write transaction that added ``added`` and moved events at
+        or after ``earliest``: index the retractions as they now are, and fold
+        the read model again from the last usable snapshot before ``earliest``."""
+        await self._read_retractions()
+        await self._resolve_retractions(added)
+        for event in added:
+            pending = self._retraction_of(event)
+            if pending is not None:
+                self._retractions.append(await self._insert_retraction(event, pending))
+        self._retractions.sort(key=lambda r: r.key)
+        await self._db.execute(
+            "DELETE FROM snapshots WHERE (hlc, device, dseq) >= (?, ?, ?)", earliest
+        )
+        base, state = await self._best_snapshot(earliest)
+        self.state = await self._fold_after(base, state)
+
+    async def own_judged(self) -> int:
+        """This device's highest dseq the server is known here to have judged
+        (acknowledged or rejected): a server holding more of this device's
+        events than that has events this home has not seen, or lost an ack."""
+        return int(
+            await self._scalar(
+                "SELECT coalesce(max(last_dseq), 0) FROM devices WHERE device = ?", self.device
+            )
+        )
 
     # --- reading -----------------------------------------------------------------
 

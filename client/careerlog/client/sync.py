@@ -97,6 +97,10 @@ BACKOFF_CAP_MS = 60_000
 ONE_SHOT_ATTEMPTS = 4
 #: Consecutive ``Gap`` answers before the engine suspects a loop and reconnects.
 MAX_GAPS = 3
+#: Push results with ``dseq_reused`` events a connection moves to new dseqs;
+#: past that, such events are flagged rejected (the person is told) rather
+#: than moved on and on.
+MAX_REUSED = 3
 OPEN_TIMEOUT_S = 10.0
 #: Pages asked to be sent ahead of the Ack (docs/protocol.md §8.4): the server
 #: reads and sends the next page while this device stores one, so a catch-up
@@ -125,6 +129,22 @@ class SyncReport:
     #: Events still in the outbox when the report was taken (for progress).
     pending: int = 0
     rejections: list[tuple[UUID, str, str]] = field(default_factory=list)
+    #: This device's own events the home had lost (restored from a backup, or
+    #: copied) and took back from the server, and events recorded here moved
+    #: to new dseqs after them (``LocalStore._take_back_own`` says why).
+    restored: int = 0
+    moved: int = 0
+
+    def restore_line(self) -> str | None:
+        """What a person is told when this home was behind its own past."""
+        if not self.restored and not self.moved:
+            return None
+        return (
+            "this home was behind its own past on the server (restored from a backup, "
+            f"or copied): took back {self.restored} of this device's events from the server"
+            f" and moved {self.moved} recorded here to new sequence numbers after them;"
+            " nothing was lost"
+        )
 
 
 # --- the home's sync configuration ------------------------------------------------------
@@ -217,6 +237,11 @@ class SyncEngine:
         #: A wake-up is queued and not yet handled: later ones add nothing.
         self._woken = False
         self._last_sync: str | None = None  # the last LAST_SYNC_META written
+        #: Per connection: no push until the cursor reaches this (see ``Ready``).
+        self._held_until: int | None = None
+        #: This device's highest dseq the server is known to hold.
+        self._server_device_head = 0
+        self._reused = 0
         self._round_start = (0, 0, 0)
 
     def stop(self) -> None:
@@ -286,6 +311,8 @@ class SyncEngine:
         self._welcomed = False
         self._in_flight = False
         self._gaps = 0
+        self._reused = 0
+        self._held_until = None
         self._fed.clear()
         try:
             socket = await connect(
@@ -404,6 +431,10 @@ class SyncEngine:
 
     async def _feed(self, session: ClientSession) -> bool:
         """Hand the session the next batch of the outbox, if any."""
+        if self._held_until is not None:
+            if session.cursor < self._held_until:
+                return False
+            self._held_until = None  # every own event the server held is here now
         limit = session.max_batch
         if self._max_batch is not None:
             limit = max(1, min(limit, self._max_batch))
@@ -430,8 +461,20 @@ class SyncEngine:
                     await self._record_outcome(events, results)
                 case ResendFrom(dseq=dseq):
                     await self._resend_from(dseq)
-                case Ready(epoch=epoch, head=head):
+                case Ready(epoch=epoch, head=head, device_head=device_head):
                     self._welcomed = True
+                    self._server_device_head = device_head
+                    if device_head > await self.store.own_judged():
+                        # The server holds events of this device the home has
+                        # not seen judged: an ack lost with a connection, or a
+                        # home restored from a backup (or copied) that has
+                        # minted those dseqs again for other events. Nothing
+                        # is pushed until the catch-up has brought them here,
+                        # where an own event the home lacks is taken back and
+                        # a local one on its dseq moved after them: so no push
+                        # ever carries a dseq the server holds for another
+                        # event. (A lost ack costs the wait of a catch-up.)
+                        self._held_until = head
                     await self.store.set_meta({EPOCH_META: epoch})
                     self.report.head = max(self.report.head, head)
                     self.report.pending = await self.store.pending_count()
@@ -481,6 +524,8 @@ class SyncEngine:
             events, positions, meta={CURSOR_META: str(cursor)}, bodies=bodies
         )
         self.report.pulled += result.added
+        self.report.restored += result.own
+        self.report.moved += result.moved
         self.report.cursor = cursor
         self.report.head = max(self.report.head, head)
         self._progress()
@@ -488,9 +533,14 @@ class SyncEngine:
 
     async def _record_outcome(self, events: Sequence[bytes], results: Sequence[Result]) -> None:
         acks: list[tuple[Event, int]] = []
+        reused: list[Event] = []
         for body, result in zip(events, results, strict=True):
             event = self._fed.pop(body, None) or decode_event(body)
-            if result.status == "rejected":
+            # Whatever the verdict, the server's sequence of this device reaches it.
+            self._server_device_head = max(self._server_device_head, event.dseq)
+            if result.code == codes.DSEQ_REUSED and self._reused < MAX_REUSED:
+                reused.append(event)  # not on the server: moved after its events, below
+            elif result.status == "rejected":
                 code = result.code or "rejected"
                 reason = result.reason or ""
                 await self.store.mark_rejected(event.id, event.dseq, code, reason)
@@ -504,7 +554,10 @@ class SyncEngine:
                 if result.status == "accepted":
                     self.report.pushed += 1
         await self.store.mark_acked(acks)
-        self.report.pending = max(0, self.report.pending - len(events))
+        if reused:
+            self._reused += 1
+            self.report.moved += await self.store.move_own(reused, self._server_device_head)
+        self.report.pending = max(0, self.report.pending - len(events) + len(reused))
         self._gaps = 0
         self._progress()
 

@@ -260,7 +260,12 @@ class SyncConnection:
 def _incoming(event: IncomingEvent) -> Incoming:
     rejected = (event.rejected.code, event.rejected.reason) if event.rejected else None
     return Incoming(
-        device=event.device, dseq=event.dseq, hlc=event.hlc, body=event.body, rejected=rejected
+        device=event.device,
+        dseq=event.dseq,
+        hlc=event.hlc,
+        body=event.body,
+        rejected=rejected,
+        id=event.id,
     )
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 
 __all__ = [
     "RECORD_ID_LENGTH",
+    "id_bytes",
     "is_record_id",
     "record_id",
     "uuid7",
@@ -37,6 +38,22 @@ def uuid7(unix_ms: int, rand: bytes) -> UUID:
     rand_b = int.from_bytes(rand[2:10], "big") & ((1 << 62) - 1)
     value = (unix_ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
     return UUID(int=value)
+
+
+def id_bytes(value: object) -> bytes | None:
+    """An event id as its 16 bytes, from what an envelope decoded leniently
+    holds (MessagePack bytes as this client writes them, or the canonical
+    string another client may send); None if it is neither."""
+    if isinstance(value, UUID):
+        return value.bytes
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value) if len(value) == 16 else None
+    if isinstance(value, str):
+        try:
+            return UUID(value).bytes
+        except ValueError:
+            return None
+    return None
 
 
 def uuid7_millis(value: UUID) -> int:

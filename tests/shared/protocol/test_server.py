@@ -297,6 +297,32 @@ def test_unknown_type_newer_version_invalid_and_oversized() -> None:
     assert judged(huge) == (codes.EVENT_TOO_LARGE, 1)
 
 
+def test_the_events_id_goes_to_the_store_valid_or_not() -> None:
+    """The store tells a re-push from a reused dseq by the id, so every judged
+    event carries it: 16 bytes, from the typed decode or the lenient one."""
+
+    def incoming_id(body: bytes) -> bytes | None:
+        (append,) = opened().receive(Push(batch=1, events=[msgspec.Raw(body)]), T0)
+        assert isinstance(append, Append)
+        return append.events[0].id
+
+    event = activity("laptop", 1, hlc.pack(T0))
+    base = msgspec.msgpack.decode(encode_event(event))
+    assert incoming_id(encode_event(event)) == event.id.bytes
+    unknown = msgspec.msgpack.encode({**base, "type": "Teleported"})
+    assert incoming_id(unknown) == event.id.bytes
+    as_text = msgspec.msgpack.encode({**base, "type": "Teleported", "id": str(event.id)})
+    assert incoming_id(as_text) == event.id.bytes
+    # An unreadable id is the event's fault, not the frame's: judged, no id.
+    (append,) = opened().receive(
+        Push(batch=1, events=[msgspec.Raw(msgspec.msgpack.encode({**base, "id": 7}))]), T0
+    )
+    assert isinstance(append, Append)
+    assert append.events[0].id is None
+    assert append.events[0].rejected is not None
+    assert append.events[0].rejected.code == codes.INVALID_EVENT
+
+
 def test_event_without_an_envelope_makes_the_frame_malformed() -> None:
     s = opened()
     actions = s.receive(Push(batch=1, events=[msgspec.Raw(msgspec.msgpack.encode([1]))]), T0)

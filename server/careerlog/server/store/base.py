@@ -91,7 +91,10 @@ class Incoming(msgspec.Struct, frozen=True):
     is ``(code, reason)`` when the caller refused the event's content: the
     store then keeps no event and assigns no ``pos``, but still advances the
     device's high-water mark (so the next ``dseq`` is not a gap) and remembers
-    the rejection (so a re-push gets the same answer).
+    the rejection (so a re-push gets the same answer). ``id`` is the event's
+    id (16 bytes), kept with the event or the rejection: a later push of the
+    same ``dseq`` with another id is not a re-push but a reused ``dseq``
+    (``dseq_reused``). None when unknown: that push is then taken as a re-push.
 
     (A msgspec struct, like ``AppendResult``: one is made per pushed event,
     and a struct is built several times faster than a frozen dataclass.)
@@ -102,6 +105,7 @@ class Incoming(msgspec.Struct, frozen=True):
     hlc: int
     body: bytes
     rejected: tuple[str, str] | None = None
+    id: bytes | None = None
 
 
 class AppendResult(msgspec.Struct, frozen=True):

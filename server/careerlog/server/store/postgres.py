@@ -58,7 +58,7 @@ from careerlog.server.store.base import (
     UnknownUser,
     UserExists,
 )
-from careerlog.server.store.batch import BatchPlan, earlier_result, plan_batch
+from careerlog.server.store.batch import BatchPlan, Earlier, earlier_result, plan_batch
 from careerlog.server.store.schema import POSTGRES_MIGRATIONS, READ_MODEL_TABLES, check_not_newer
 
 __all__ = ["NOTIFY_CHANNEL", "PostgresStore"]
@@ -83,13 +83,14 @@ _NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 # not the outer query reads them; empty arrays make their INSERTs no-ops.
 _WRITE_BATCH = """
 WITH stored AS (
-    INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)
-    SELECT $1, e.pos, $2, e.dseq, e.hlc, e.body, $3
-      FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[]) AS e(pos, dseq, hlc, body)
+    INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms, event_id)
+    SELECT $1, e.pos, $2, e.dseq, e.hlc, e.body, $3, e.id
+      FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $13::bytea[])
+        AS e(pos, dseq, hlc, body, id)
 ), refused AS (
-    INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms)
-    SELECT $1, $2, r.dseq, r.code, r.reason, $3
-      FROM unnest($8::bigint[], $9::text[], $10::text[]) AS r(dseq, code, reason)
+    INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms, event_id)
+    SELECT $1, $2, r.dseq, r.code, r.reason, $3, r.id
+      FROM unnest($8::bigint[], $9::text[], $10::text[], $14::bytea[]) AS r(dseq, code, reason, id)
 ), device_head AS (
     INSERT INTO device_heads (user_id, device, last_dseq) VALUES ($1, $2, $11)
     ON CONFLICT (user_id, device) DO UPDATE SET last_dseq = EXCLUDED.last_dseq
@@ -318,24 +319,28 @@ class PostgresStore(EventStore):
         conn: Any, user_id: int, device: str, head: int, plan: BatchPlan, received_ms: int
     ) -> tuple[list[AppendResult], int]:
         """Store one planned batch after ``head``; its results and the new head."""
-        earlier: dict[int, AppendResult] = {}
+        earlier: dict[int, Earlier] = {}
         if plan.stale_range is not None:
+            # The ids come in the same query (an old row's body instead, to
+            # read its id from): a reused dseq costs no extra round trip.
             rows = await conn.fetch(
-                """SELECT dseq, pos, NULL::text, NULL::text FROM events
+                """SELECT dseq, pos, NULL::text, NULL::text, event_id,
+                          CASE WHEN event_id IS NULL THEN body END FROM events
                     WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4
                    UNION ALL
-                   SELECT dseq, NULL::bigint, code, reason FROM rejections
+                   SELECT dseq, NULL::bigint, code, reason, event_id, NULL::bytea
+                     FROM rejections
                     WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4""",
                 user_id,
                 device,
                 *plan.stale_range,
             )
-            earlier = {int(r[0]): earlier_result(r[1], r[2], r[3]) for r in rows}
+            earlier = {int(r[0]): earlier_result(r[1], r[2], r[3], r[4], r[5]) for r in rows}
         accepted = plan.accepted
         new_head = head + len(accepted)
         if plan.fresh:
             refused = [
-                (event.dseq, *event.rejected)
+                (event.dseq, *event.rejected, event.id)
                 for event in plan.rejected
                 if event.rejected is not None
             ]
@@ -348,11 +353,13 @@ class PostgresStore(EventStore):
                 [event.dseq for event in accepted],
                 [event.hlc for event in accepted],
                 [event.body for event in accepted],
-                [dseq for dseq, _, _ in refused],
-                [code for _, code, _ in refused],
-                [reason for _, _, reason in refused],
+                [dseq for dseq, _, _, _ in refused],
+                [code for _, code, _, _ in refused],
+                [reason for _, _, reason, _ in refused],
                 plan.new_last_dseq,
                 new_head,
+                [event.id for event in accepted],
+                [event_id for _, _, _, event_id in refused],
             )
         return plan.results(head + 1, earlier), new_head
 

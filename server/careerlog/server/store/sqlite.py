@@ -62,7 +62,7 @@ from careerlog.server.store.base import (
     UnknownUser,
     UserExists,
 )
-from careerlog.server.store.batch import earlier_result, plan_batch
+from careerlog.server.store.batch import Earlier, earlier_result, plan_batch
 from careerlog.server.store.schema import READ_MODEL_TABLES, SQLITE_MIGRATIONS, check_not_newer
 
 __all__ = ["SqliteStore"]
@@ -652,25 +652,28 @@ def _append_in_transaction(
     if head is None:
         raise UnknownUser(user_id)
     plan = plan_batch(device, events, last or 0)
-    earlier: dict[int, AppendResult] = {}
+    earlier: dict[int, Earlier] = {}
     if plan.stale_range is not None:
+        # The ids come in the same query (an old row's body instead, to read
+        # its id from): a reused dseq is told from a re-push at no extra cost.
         rows = db.execute(
-            """SELECT dseq, pos, NULL, NULL FROM events
+            """SELECT dseq, pos, NULL, NULL, event_id,
+                      CASE WHEN event_id IS NULL THEN body END FROM events
                 WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?
                UNION ALL
-               SELECT dseq, NULL, code, reason FROM rejections
+               SELECT dseq, NULL, code, reason, event_id, NULL FROM rejections
                 WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?""",
             (user_id, device, *plan.stale_range) * 2,
         ).fetchall()
-        earlier = {row[0]: earlier_result(row[1], row[2], row[3]) for row in rows}
+        earlier = {row[0]: earlier_result(*row[1:]) for row in rows}
     accepted = plan.accepted
     if accepted:
         db.executemany(
-            "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms, event_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                (user_id, head + i, device, event.dseq, event.hlc, event.body, received_ms)
-                for i, event in enumerate(accepted, start=1)
+                (user_id, head + i, device, e.dseq, e.hlc, e.body, received_ms, e.id)
+                for i, e in enumerate(accepted, start=1)
             ],
         )
         db.execute(
@@ -678,14 +681,14 @@ def _append_in_transaction(
             (head + len(accepted), user_id),
         )
     rejected = [
-        (user_id, device, event.dseq, *event.rejected, received_ms)
+        (user_id, device, event.dseq, *event.rejected, received_ms, event.id)
         for event in plan.rejected
         if event.rejected is not None
     ]
     if rejected:
         db.executemany(
-            "INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms, event_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             rejected,
         )
     if plan.fresh:

@@ -14,6 +14,7 @@ __all__ = [
     "BATCH_TOO_LARGE",
     "CLOCK_SKEW",
     "CLOSE_CODES",
+    "DSEQ_REUSED",
     "EVENT_TOO_LARGE",
     "FATAL",
     "FRAME_TOO_LARGE",
@@ -87,6 +88,11 @@ UNSUPPORTED_EVENT_VERSION: Final = "unsupported_event_version"
 INVALID_EVENT: Final = "invalid_event"
 CLOCK_SKEW: Final = "clock_skew"
 EVENT_TOO_LARGE: Final = "event_too_large"
+#: The server holds another event (or another event's remembered rejection)
+#: at this ``dseq`` of the device: its log reused a sequence number (a home
+#: restored from a backup, or copied). Nothing was stored; the device gives
+#: the event a fresh ``dseq`` after the server's and pushes it again.
+DSEQ_REUSED: Final = "dseq_reused"
 # WRONG_DEVICE doubles as a rejection code: an event naming another device.
 
 REJECTION_CODES: Final[frozenset[str]] = frozenset(
@@ -97,6 +103,7 @@ REJECTION_CODES: Final[frozenset[str]] = frozenset(
         CLOCK_SKEW,
         WRONG_DEVICE,
         EVENT_TOO_LARGE,
+        DSEQ_REUSED,
     }
 )
 

@@ -32,7 +32,7 @@ import enum
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, TypeAlias
+from typing import Annotated, Any, TypeAlias
 
 import msgspec
 from msgspec import Meta
@@ -40,6 +40,7 @@ from msgspec import Meta
 from careerlog.shared import hlc
 from careerlog.shared.codec import EventDecodeError, decode_event
 from careerlog.shared.events import ALL_EVENT_TYPES, CURRENT_VERSIONS, Event
+from careerlog.shared.ids import id_bytes
 from careerlog.shared.protocol import codes
 from careerlog.shared.protocol.actions import Close, Send
 from careerlog.shared.protocol.frames import ProtocolError, decode_client_frame
@@ -98,7 +99,8 @@ class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
     ``device`` is always the connection's (authenticated) device and
     ``dseq`` the slot the event takes in that device's sequence, rejected or
     not. ``body`` is the device's own bytes; ``event`` the decoded event when
-    it is valid.
+    it is valid. ``id`` is the event's id (16 bytes) when its envelope has a
+    readable one: the store tells a re-push from a reused ``dseq`` by it.
     """
 
     device: str
@@ -106,6 +108,7 @@ class IncomingEvent(msgspec.Struct, frozen=True, kw_only=True):
     hlc: int
     type: str
     body: bytes
+    id: bytes | None = None
     event: Event | None = None
     rejected: Rejection | None = None
 
@@ -146,6 +149,8 @@ class _Envelope(msgspec.Struct):
     dseq: Annotated[int, Meta(ge=1)]
     hlc: Annotated[int, Meta(ge=0)]
     v: int = 1
+    #: Any type: a bad id is the event's fault (``invalid_event``), not the frame's.
+    id: Any = None
 
 
 _envelope_decoder: msgspec.msgpack.Decoder[_Envelope] = msgspec.msgpack.Decoder(_Envelope)
@@ -353,6 +358,7 @@ class ServerSession:
                         hlc=event.hlc,
                         type=name,
                         body=body,
+                        id=event.id.bytes,
                         event=None if skewed else event,
                         rejected=skewed,
                     )
@@ -409,6 +415,7 @@ class ServerSession:
             hlc=envelope.hlc,
             type=envelope.type,
             body=body,
+            id=id_bytes(envelope.id),
             event=event,
             rejected=rejected,
         )
