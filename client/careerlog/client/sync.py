@@ -642,7 +642,7 @@ def _denial_code(body: bytes | bytearray | None) -> str:
         code = json.loads(body or b"{}").get("code")
     except (ValueError, AttributeError):
         code = None
-    return code if code in (codes.TOKEN_EXPIRED, "unknown_token") else codes.REVOKED
+    return code if code in (codes.TOKEN_EXPIRED, codes.UNKNOWN_TOKEN) else codes.REVOKED
 
 
 def _fatal_message(code: str, detail: str) -> str:
@@ -652,7 +652,7 @@ def _fatal_message(code: str, detail: str) -> str:
             hint = f"this device was revoked on the server; to bring it back: {relogin}"
         case codes.TOKEN_EXPIRED:
             hint = f"this device's token expired; to renew it: {relogin}"
-        case "unknown_token":
+        case codes.UNKNOWN_TOKEN:
             hint = f"the server does not know this device's token; connect again with: {relogin}"
         case codes.WRONG_DEVICE:
             hint = (

@@ -38,7 +38,7 @@ async def sync_socket(socket: WebSocket[Any, Any, Any], runtime: NamedDependency
         failures.labels("missing_token").inc()
         log.warning("sync upgrade refused: no bearer token", extra={"client": _client(socket)})
         await _deny(
-            socket, "missing_token", "missing or malformed Authorization: Bearer <device token>"
+            socket, codes.MISSING_TOKEN, "missing or malformed Authorization: Bearer <device token>"
         )
         return
     token_hash = hash_token(token)
@@ -52,7 +52,7 @@ async def sync_socket(socket: WebSocket[Any, Any, Any], runtime: NamedDependency
     if device is None:
         failures.labels("unknown_token").inc()
         log.warning("sync upgrade refused: unknown token", extra={"client": _client(socket)})
-        await _deny(socket, "unknown_token", "unknown device token")
+        await _deny(socket, codes.UNKNOWN_TOKEN, "unknown device token")
         return
     refusal = device.refusal(now_ms())
     if refusal is not None:

@@ -15,9 +15,9 @@ high-water mark ``last`` (read under the per-user lock), each event is:
   (or ``dseq_reused``, with another id);
 - beyond the next expected ``dseq``: a gap, and the whole batch is refused.
 
-An id is compared only when both sides have one: ``None`` (a row stored
-before ids were kept whose body gives none, an envelope without a readable
-id) takes the push as a re-push, as before.
+An id is compared only when both sides have one: ``None`` (a rejection
+remembered before ids were kept, a body or envelope without a readable id)
+takes the push as a re-push, as before.
 
 Keeping this in one pure function means both backends answer every batch the
 same way, and the rules can be read without any SQL around them.
@@ -136,8 +136,9 @@ def earlier_result(
     body: bytes | None = None,
 ) -> Earlier:
     """The answer to a re-push, from the stored event or the remembered
-    rejection, and the id stored with it. ``body``, for an event stored
-    before ids were kept (``event_id`` NULL), is read for its id instead."""
+    rejection, and the id pushed then: a rejection's ``event_id`` (NULL for
+    one remembered before ids were kept), or read from a stored event's
+    ``body``."""
     if event_id is None and body is not None:
         event_id = _id_in(body)
     if pos is not None:

@@ -83,14 +83,13 @@ _NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 # not the outer query reads them; empty arrays make their INSERTs no-ops.
 _WRITE_BATCH = """
 WITH stored AS (
-    INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms, event_id)
-    SELECT $1, e.pos, $2, e.dseq, e.hlc, e.body, $3, e.id
-      FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $13::bytea[])
-        AS e(pos, dseq, hlc, body, id)
+    INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)
+    SELECT $1, e.pos, $2, e.dseq, e.hlc, e.body, $3
+      FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[]) AS e(pos, dseq, hlc, body)
 ), refused AS (
     INSERT INTO rejections (user_id, device, dseq, code, reason, received_ms, event_id)
     SELECT $1, $2, r.dseq, r.code, r.reason, $3, r.id
-      FROM unnest($8::bigint[], $9::text[], $10::text[], $14::bytea[]) AS r(dseq, code, reason, id)
+      FROM unnest($8::bigint[], $9::text[], $10::text[], $13::bytea[]) AS r(dseq, code, reason, id)
 ), device_head AS (
     INSERT INTO device_heads (user_id, device, last_dseq) VALUES ($1, $2, $11)
     ON CONFLICT (user_id, device) DO UPDATE SET last_dseq = EXCLUDED.last_dseq
@@ -321,11 +320,10 @@ class PostgresStore(EventStore):
         """Store one planned batch after ``head``; its results and the new head."""
         earlier: dict[int, Earlier] = {}
         if plan.stale_range is not None:
-            # The ids come in the same query (an old row's body instead, to
-            # read its id from): a reused dseq costs no extra round trip.
+            # The ids come in the same query (a stored event's from its
+            # body): a reused dseq costs no extra round trip.
             rows = await conn.fetch(
-                """SELECT dseq, pos, NULL::text, NULL::text, event_id,
-                          CASE WHEN event_id IS NULL THEN body END FROM events
+                """SELECT dseq, pos, NULL::text, NULL::text, NULL::bytea, body FROM events
                     WHERE user_id = $1 AND device = $2 AND dseq BETWEEN $3 AND $4
                    UNION ALL
                    SELECT dseq, NULL::bigint, code, reason, event_id, NULL::bytea
@@ -358,7 +356,6 @@ class PostgresStore(EventStore):
                 [reason for _, _, reason, _ in refused],
                 plan.new_last_dseq,
                 new_head,
-                [event.id for event in accepted],
                 [event_id for _, _, _, event_id in refused],
             )
         return plan.results(head + 1, earlier), new_head

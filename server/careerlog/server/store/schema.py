@@ -25,14 +25,13 @@ Layout:
   Citus); :mod:`careerlog.server.orgs` reads and writes them.
 - Migration 4 gives a device's token an expiry (``devices.token_expires_ms``,
   NULL for a token that never expires).
-- Migration 5 keeps each event's id (``event_id``, its 16 bytes) beside it
-  in ``events`` and ``rejections``, so that a push of a ``dseq`` already
-  held tells a re-push (same id: a duplicate) from another event on a
-  reused ``dseq`` (``dseq_reused``) in the query that finds the earlier
-  answer. Rows stored before have NULL: that query then returns the body,
-  and the id is read from it (an old rejection has neither and is taken
-  as re-pushed). Nullable and without a default, the columns cost no
-  rewrite of either table.
+- Migration 5 keeps the id (``event_id``, 16 bytes) of each remembered
+  rejection, which has no body to read it from, so that a push of a
+  ``dseq`` already held tells a re-push (same id: answered as before) from
+  another event on a reused ``dseq`` (``dseq_reused``). A stored event's id
+  is read from its body on that (rare) path instead: a column would cost
+  every append 16 bytes. Nullable without a default: no table rewrite; an
+  older rejection (NULL) is taken as re-pushed.
 - There are no foreign keys: existence is checked under the per-user lock,
   ``delete_user`` deletes every table explicitly, and an append does not pay a
   key check per event.
@@ -230,11 +229,8 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: when a device's current token expires (NULL: never).
     ("ALTER TABLE devices ADD COLUMN token_expires_ms INTEGER",),
-    # 5: event ids beside the events and the remembered rejections.
-    (
-        "ALTER TABLE events ADD COLUMN event_id BLOB",
-        "ALTER TABLE rejections ADD COLUMN event_id BLOB",
-    ),
+    # 5: the event ids of remembered rejections.
+    ("ALTER TABLE rejections ADD COLUMN event_id BLOB",),
 )
 
 POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -405,9 +401,6 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 4: as in SQLite.
     ("ALTER TABLE devices ADD COLUMN token_expires_ms bigint",),
-    # 5: event ids, as in SQLite.
-    (
-        "ALTER TABLE events ADD COLUMN event_id bytea",
-        "ALTER TABLE rejections ADD COLUMN event_id bytea",
-    ),
+    # 5: as in SQLite.
+    ("ALTER TABLE rejections ADD COLUMN event_id bytea",),
 )

@@ -654,11 +654,10 @@ def _append_in_transaction(
     plan = plan_batch(device, events, last or 0)
     earlier: dict[int, Earlier] = {}
     if plan.stale_range is not None:
-        # The ids come in the same query (an old row's body instead, to read
-        # its id from): a reused dseq is told from a re-push at no extra cost.
+        # The ids come in the same query (a stored event's from its body): a
+        # reused dseq is told from a re-push at no extra round trip.
         rows = db.execute(
-            """SELECT dseq, pos, NULL, NULL, event_id,
-                      CASE WHEN event_id IS NULL THEN body END FROM events
+            """SELECT dseq, pos, NULL, NULL, NULL, body FROM events
                 WHERE user_id = ? AND device = ? AND dseq BETWEEN ? AND ?
                UNION ALL
                SELECT dseq, NULL, code, reason, event_id, NULL FROM rejections
@@ -669,11 +668,11 @@ def _append_in_transaction(
     accepted = plan.accepted
     if accepted:
         db.executemany(
-            "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms, event_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (user_id, pos, device, dseq, hlc, body, received_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (user_id, head + i, device, e.dseq, e.hlc, e.body, received_ms, e.id)
-                for i, e in enumerate(accepted, start=1)
+                (user_id, head + i, device, event.dseq, event.hlc, event.body, received_ms)
+                for i, event in enumerate(accepted, start=1)
             ],
         )
         db.execute(

@@ -22,6 +22,7 @@ __all__ = [
     "INTERNAL",
     "INVALID_EVENT",
     "MALFORMED_FRAME",
+    "MISSING_TOKEN",
     "RATE_LIMITED",
     "REJECTION_CODES",
     "REPLACED",
@@ -31,6 +32,7 @@ __all__ = [
     "UNEXPECTED_MESSAGE",
     "UNKNOWN_EVENT_TYPE",
     "UNKNOWN_MESSAGE",
+    "UNKNOWN_TOKEN",
     "UNSUPPORTED_EVENT_VERSION",
     "UNSUPPORTED_PROTOCOL",
     "WRONG_DEVICE",
@@ -80,6 +82,12 @@ GOING_AWAY: Final = 1001
 FATAL: Final[frozenset[str]] = frozenset(
     {UNSUPPORTED_PROTOCOL, WRONG_DEVICE, REVOKED, TOKEN_EXPIRED}
 )
+
+# --- refused upgrades (the ``code`` of the HTTP 401 body; no websocket opens) --------
+# ``revoked`` and ``token_expired`` above are also such codes.
+
+MISSING_TOKEN: Final = "missing_token"
+UNKNOWN_TOKEN: Final = "unknown_token"
 
 # --- per-event rejections (Result.code with status "rejected") -----------------------
 
